@@ -1,0 +1,1 @@
+"""In-process simulator venue (being built)."""

@@ -1,0 +1,46 @@
+"""``perpcheck``: run | report | calc | venues.
+
+Every command prints a readable line and exits non-zero on bad input; no traceback reaches a user
+for a mistake of theirs (``ConfigError``) or a venue's refusal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from harness.errors import PerpcheckError
+
+__all__ = ["main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from harness import calculator, runner
+
+    parser = argparse.ArgumentParser(
+        prog="perpcheck",
+        description="Conformance harness for perpetual-futures venues.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    runner.register(sub)
+    calculator.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except PerpcheckError as exc:
+        print(f"perpcheck {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"perpcheck {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,244 @@
+"""The async Venue protocol every adapter implements, its capabilities and its registry.
+
+A :class:`Venue` is market data plus, where the venue allows it, control (virtual clock, price
+paths, funded accounts). Trading goes through an :class:`Account`: a testnet venue has exactly one
+(the keyed account); the simulator can open more with ``CONTROL_ACCOUNTS``.
+
+Adapters register a factory under the ``perpcheck.venues`` entry-point group; the harness never
+imports an adapter module by name.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from importlib.metadata import entry_points
+from typing import Protocol, runtime_checkable
+
+from harness.clock import Clock
+from harness.errors import ConfigError
+from harness.model import (
+    Balance,
+    BookSnapshot,
+    Bracket,
+    ClientOrderId,
+    FeeRates,
+    Fill,
+    IncomeRecord,
+    IncomeType,
+    Instrument,
+    InsuranceFund,
+    LiquidationEvent,
+    MarginMode,
+    MarkSnapshot,
+    Order,
+    OrderId,
+    OrderRequest,
+    Position,
+    PricePath,
+)
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Account",
+    "Capability",
+    "Venue",
+    "VenueConfig",
+    "VenueControl",
+    "VenueFactory",
+    "VenueRules",
+    "available_venues",
+    "open_venue",
+]
+
+ENTRY_POINT_GROUP = "perpcheck.venues"
+
+
+class Capability(enum.StrEnum):
+    """What a venue lets a check do; a check needing one the venue lacks is skipped."""
+
+    TRADE = "TRADE"
+    READ_BRACKETS = "READ_BRACKETS"
+    READ_LIQUIDATIONS = "READ_LIQUIDATIONS"
+    READ_INSURANCE = "READ_INSURANCE"
+    CONTROL_CLOCK = "CONTROL_CLOCK"
+    CONTROL_PRICES = "CONTROL_PRICES"
+    CONTROL_ACCOUNTS = "CONTROL_ACCOUNTS"
+    CONTROL_SCENARIO = "CONTROL_SCENARIO"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueRules:
+    """The venue's documented rule variants that checks must judge it by.
+
+    Defaults are the reference rules of perp-mechanics.md as the simulator implements them.
+    """
+
+    # §2 V1: mark = median(P1, P2, last), P2 = index + MA(basis) over N samples.
+    mark_basis_samples: int = 30
+    mark_basis_interval_ms: int = 1_000
+    # How often the venue recomputes its mark from index updates (one "update").
+    mark_update_interval_ms: int = 1_000
+    # §6: liquidation when margin balance <= maintenance (non-strict) evaluated on mark.
+    liquidation_non_strict: bool = True
+    # §5(d)/§13.6: the liquidation fee is capped by what is left above bankruptcy.
+    liquidation_fee_capped: bool = True
+    # Decimal places of published balances (USDT atomic unit on Binance: 1e-8).
+    balance_decimals: int = 8
+
+    @property
+    def atomic_unit(self) -> Decimal:
+        return Decimal(1).scaleb(-self.balance_decimals)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueConfig:
+    """What the harness passes to a venue factory."""
+
+    seed: int = 0
+    defects: tuple[str, ...] = ()
+    scenario: str | None = None
+    allow_mainnet: bool = False
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Account(Protocol):
+    """One trading account on a venue."""
+
+    @property
+    def account_id(self) -> str: ...
+
+    async def place_order(self, request: OrderRequest) -> Order: ...
+
+    async def cancel_order(
+        self,
+        symbol: str,
+        *,
+        order_id: OrderId | None = None,
+        client_order_id: ClientOrderId | None = None,
+    ) -> Order: ...
+
+    async def get_order(
+        self,
+        symbol: str,
+        *,
+        order_id: OrderId | None = None,
+        client_order_id: ClientOrderId | None = None,
+    ) -> Order: ...
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]: ...
+
+    async def cancel_all(self, symbol: str) -> None: ...
+
+    async def fills(self, symbol: str, since_ms: int | None = None) -> list[Fill]: ...
+
+    async def positions(self) -> list[Position]: ...
+
+    async def balance(self) -> Balance: ...
+
+    async def income(
+        self,
+        income_type: IncomeType | None = None,
+        symbol: str | None = None,
+        since_ms: int | None = None,
+    ) -> list[IncomeRecord]: ...
+
+    async def commission_rates(self, symbol: str) -> FeeRates: ...
+
+    async def set_leverage(self, symbol: str, leverage: int) -> int: ...
+
+    async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None: ...
+
+
+@runtime_checkable
+class VenueControl(Protocol):
+    """Control a simulated market; present only on venues with ``CONTROL_*`` capabilities."""
+
+    async def advance(self, ms: int) -> int:
+        """Move virtual time forward, processing every market event on the way; returns now."""
+        ...
+
+    async def set_price_path(self, symbol: str, path: PricePath) -> None:
+        """Drive the symbol's index constituents along ``path`` from now on."""
+        ...
+
+    async def set_depth_profile(self, symbol: str, profile: str) -> None:
+        """Change the market maker's depth profile (e.g. ``normal``, ``thin``)."""
+        ...
+
+    async def create_account(self, wallet: Decimal, *, label: str = "") -> Account:
+        """Open a new account funded with ``wallet`` of the margin asset."""
+        ...
+
+    async def load_scenario(self, name: str) -> None: ...
+
+    def scenarios(self) -> list[str]: ...
+
+
+@runtime_checkable
+class Venue(Protocol):
+    """Market data, the default trading account and (optionally) control of a venue."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def capabilities(self) -> frozenset[Capability]: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def rules(self) -> VenueRules: ...
+
+    @property
+    def control(self) -> VenueControl | None: ...
+
+    @property
+    def versions(self) -> Mapping[str, str]:
+        """Versions of whatever stands behind the venue (simulator, ccxt...)."""
+        ...
+
+    async def instruments(self) -> Mapping[str, Instrument]: ...
+
+    async def order_book(self, symbol: str, limit: int = 100) -> BookSnapshot: ...
+
+    async def mark(self, symbol: str) -> MarkSnapshot: ...
+
+    async def brackets(self, symbol: str) -> tuple[Bracket, ...]: ...
+
+    async def liquidations(
+        self, symbol: str | None = None, since_ms: int | None = None
+    ) -> list[LiquidationEvent]: ...
+
+    async def insurance_fund(self) -> InsuranceFund: ...
+
+    def account(self) -> Account: ...
+
+    async def close(self) -> None: ...
+
+
+VenueFactory = Callable[[VenueConfig], Awaitable[Venue]]
+
+
+def available_venues() -> dict[str, str]:
+    """Registered venue names and the module that provides each."""
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+async def open_venue(name: str, config: VenueConfig) -> Venue:
+    """Create the venue registered as ``name``.
+
+    Raises:
+        ConfigError: no venue of that name is registered (the message lists those that are).
+    """
+    found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    if name not in found:
+        choices = ", ".join(sorted(found)) or "(none installed)"
+        msg = f"unknown venue {name!r}; choose one of: {choices}"
+        raise ConfigError(msg)
+    factory: VenueFactory = found[name].load()
+    return await factory(config)
