@@ -171,9 +171,14 @@ def check(
     return decorate
 
 
+_DISPLAY = Decimal("1e-8")
+
+
 def _fmt(value: object) -> str:
+    """Decimals for people: at most 8 decimal places (comparisons use the exact values)."""
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value == value.to_integral() else format(value, "f")
+        shown = value.quantize(_DISPLAY) if value.as_tuple().exponent < -8 else value  # type: ignore[operator]
+        return format(shown.normalize(), "f")
     return str(value)
 
 
@@ -293,7 +298,7 @@ class CheckContext:
             first = failures[0]
             more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
             msg = (
-                f"{self.spec.id} {first.label}: expected {first.expected}, observed {first.observed}"
+                f"{first.label}: expected {first.expected}, observed {first.observed}"
                 + (f" (tolerance {first.tolerance} {first.unit})".rstrip() if first.tolerance else "")
                 + more
             )

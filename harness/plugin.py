@@ -1,1 +1,213 @@
-"""pytest plugin (being built)."""
+"""pytest plugin: options, fixtures and result recording for perpcheck checks.
+
+Registered under the ``pytest11`` entry point, so it is active in every pytest run of an
+environment where perpcheck is installed; it does nothing (no report folder) unless checks
+declared with ``@check`` are collected. Heavy work lives in :mod:`harness.recording`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Generator
+from types import ModuleType
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from harness.checks import CheckContext, CheckSpec
+from harness.errors import CheckFailed
+from harness.venue import Account, Venue, VenueControl
+
+__all__ = ["pytest_addoption", "pytest_configure"]
+
+_SETTINGS = pytest.StashKey["Any"]()
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+_CTX = pytest.StashKey[CheckContext]()
+_CHECK_FAILED = pytest.StashKey[bool]()
+
+
+def _spec(item: pytest.Item) -> CheckSpec | None:
+    fn = getattr(item, "function", None)
+    spec = getattr(fn, "perpcheck_spec", None)
+    return spec if isinstance(spec, CheckSpec) else None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("perpcheck", "perpcheck conformance checks")
+    group.addoption(
+        "--venue",
+        dest="perpcheck_venue",
+        default=None,
+        help="venue to run checks against (default: sim; see 'perpcheck venues')",
+    )
+    parser.addini("perpcheck_venue", "default venue for perpcheck checks", default="sim")
+    group.addoption(
+        "--seed",
+        dest="perpcheck_seed",
+        default=None,
+        help="run seed (default: random, recorded in run.json); each check derives its own",
+    )
+    parser.addini("perpcheck_seed", "default run seed for perpcheck checks", default="")
+    group.addoption(
+        "--defect",
+        dest="perpcheck_defects",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run the simulator with a named defect (repeatable)",
+    )
+    parser.addini("perpcheck_defects", "defects to inject into the simulator", type="args")
+    group.addoption(
+        "--scenario",
+        dest="perpcheck_scenario",
+        default=None,
+        help="scenario to load into a simulated venue before each check",
+    )
+    parser.addini("perpcheck_scenario", "default scenario for simulated venues", default="")
+    group.addoption(
+        "--report-dir",
+        "--perpcheck-report",
+        dest="perpcheck_report_dir",
+        default=None,
+        metavar="DIR",
+        help="where run folders are written (default: ./reports)",
+    )
+    parser.addini("perpcheck_report_dir", "where perpcheck run folders go", default="reports")
+    group.addoption(
+        "--run-id",
+        dest="perpcheck_run_id",
+        default=None,
+        help="name of the run folder (default: UTC time, venue and seed)",
+    )
+    parser.addini("perpcheck_run_id", "name of the run folder", default="")
+    group.addoption(
+        "--venue-option",
+        dest="perpcheck_venue_options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="venue-specific option, e.g. balance=10000 (repeatable)",
+    )
+    parser.addini("perpcheck_venue_options", "venue options KEY=VALUE", type="args")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "perpcheck(id): a perpcheck conformance check")
+    config.addinivalue_line("markers", "scenario(name): load a simulator scenario first")
+    from harness.recording import RunSettings
+
+    config.stash[_SETTINGS] = RunSettings.from_config(config)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        spec = _spec(item)
+        if spec is not None:
+            item.extra_keyword_matches.add(spec.id)
+            item.extra_keyword_matches.add(spec.area)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    specs = [s for s in map(_spec, session.items) if s is not None]
+    if specs:
+        session.config.stash[_SETTINGS].start(session.config, len(specs))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if _spec(item) is not None:
+        item.stash.setdefault(_REPORTS, {})[report.when] = report
+        if call.when == "call" and call.excinfo is not None:
+            item.stash[_CHECK_FAILED] = call.excinfo.errisinstance(CheckFailed)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, Any, Any]:
+    result = yield
+    spec = _spec(item)
+    settings = item.config.stash.get(_SETTINGS, None)
+    if spec is not None and settings is not None and settings.recorder is not None:
+        settings.recorder.record(
+            item,
+            spec,
+            item.stash.get(_REPORTS, {}),
+            item.stash.get(_CTX, None),
+            item.stash.get(_CHECK_FAILED, False),
+        )
+    return result
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    settings = session.config.stash.get(_SETTINGS, None)
+    if settings is not None and settings.recorder is not None:
+        settings.recorder.finish(int(exitstatus))
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    settings = config.stash.get(_SETTINGS, None)
+    if settings is not None and settings.recorder is not None:
+        for line in settings.recorder.summary_lines():
+            terminalreporter.write_line(line)
+
+
+# --------------------------------------------------------------------------- fixtures
+@pytest_asyncio.fixture
+async def venue(request: pytest.FixtureRequest) -> AsyncIterator[Venue]:
+    """A fresh venue per check (simulators start clean, seeded from the run seed and check ID)."""
+    settings = request.config.stash[_SETTINGS]
+    spec = _spec(request.node) if isinstance(request.node, pytest.Item) else None
+    opened = await settings.open_venue(spec.id if spec else request.node.nodeid)
+    try:
+        if spec is not None:
+            missing = sorted(spec.needs - opened.capabilities)
+            if missing:
+                pytest.skip(f"{opened.name} lacks {', '.join(m.value for m in missing)}")
+        marker = request.node.get_closest_marker("scenario")
+        if marker is not None:
+            if opened.control is None:
+                pytest.skip(f"{opened.name} cannot load scenarios")
+            await opened.control.load_scenario(str(marker.args[0]))
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+def account(venue: Venue) -> Account:
+    """The venue's default trading account."""
+    return venue.account()
+
+
+@pytest.fixture
+def control(venue: Venue) -> VenueControl:
+    """The venue's control interface; skips on venues without one."""
+    if venue.control is None:
+        pytest.skip(f"{venue.name} has no control interface")
+    return venue.control
+
+
+@pytest.fixture
+def oracle() -> ModuleType:
+    """The independent oracle (``harness.oracle``)."""
+    import harness.oracle
+
+    return harness.oracle
+
+
+@pytest.fixture
+def ctx(request: pytest.FixtureRequest, venue: Venue) -> CheckContext:
+    """Where the running check records its comparisons and evidence."""
+    spec = _spec(request.node) if isinstance(request.node, pytest.Item) else None
+    if spec is None:
+        msg = "the 'ctx' fixture is only for functions declared with @check"
+        raise pytest.UsageError(msg)
+    settings = request.config.stash[_SETTINGS]
+    context = CheckContext(spec=spec, venue=venue.name, seed=settings.seed)
+    request.node.stash[_CTX] = context
+    return context

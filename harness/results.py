@@ -140,7 +140,7 @@ class ResultsWriter:
         self.write_run()
 
     def write(self, result: CheckResult) -> None:
-        self._fh.write(json.dumps(result.to_json(), sort_keys=True) + "\n")
+        self._fh.write(json.dumps(result.to_json()) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self.run.counts[result.status.value] = self.run.counts.get(result.status.value, 0) + 1

@@ -1,1 +1,384 @@
-"""In-process simulator venue (being built)."""
+"""The reference simulator as an in-process :class:`~harness.venue.Venue` (venue ``sim``).
+
+Engine records are turned into harness domain types here, and published figures are rounded
+to the venue's wire precision (8 decimals) exactly where Binance publishes them.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from adapters.sim import scenarios
+from adapters.sim.config import SimConfig
+from adapters.sim.defects import validate_defects
+from adapters.sim.engine.accounts import AccountState, FillRecord, OrderRecord, PositionState
+from adapters.sim.engine.exchange import Engine
+from adapters.sim.engine.liquidation import LiquidationRecord
+from adapters.sim.engine.scenario import apply_scenario
+from harness.clock import VirtualClock
+from harness.errors import ConfigError
+from harness.model import (
+    Balance,
+    BookSnapshot,
+    Bracket,
+    ClientOrderId,
+    FeeRates,
+    Fill,
+    IncomeRecord,
+    IncomeType,
+    Instrument,
+    InsuranceFund,
+    LiquidationEvent,
+    MarginMode,
+    MarkSnapshot,
+    Order,
+    OrderId,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    Position,
+    PricePath,
+    Side,
+    TimeInForce,
+)
+from harness.venue import Account, Capability, VenueConfig, VenueRules
+
+__all__ = ["SimAccount", "SimControl", "SimVenue", "open_sim_venue"]
+
+SIM_VERSION = "0.1.0"
+ALL_CAPABILITIES = frozenset(Capability)
+
+
+def _parse_order_id(order_id: OrderId | None) -> int | None:
+    if order_id is None:
+        return None
+    try:
+        return int(order_id)
+    except ValueError:
+        return -1  # no such order: the engine answers -2013 / -2011 as the venue does
+
+
+class SimAccount:
+    """One account of the simulated venue."""
+
+    def __init__(self, venue: SimVenue, state: AccountState) -> None:
+        self._venue = venue
+        self._engine = venue.engine
+        self._state = state
+
+    @property
+    def account_id(self) -> str:
+        return self._state.account_id
+
+    def _round(self, value: Decimal) -> Decimal:
+        return self._engine.round_balance(value, ROUND_HALF_EVEN)
+
+    def _order(self, rec: OrderRecord) -> Order:
+        return Order(
+            order_id=OrderId(str(rec.order_id)),
+            client_order_id=ClientOrderId(rec.client_order_id),
+            symbol=rec.symbol,
+            side=Side(rec.side),
+            type=OrderType(rec.type),
+            time_in_force=TimeInForce(rec.time_in_force) if rec.time_in_force else None,
+            price=rec.price,
+            orig_qty=rec.orig_qty,
+            executed_qty=rec.executed_qty,
+            cum_quote=rec.cum_quote,
+            status=OrderStatus(rec.status),
+            reduce_only=rec.reduce_only,
+            time_ms=rec.time_ms,
+            update_time_ms=rec.update_time_ms,
+        )
+
+    async def place_order(self, request: OrderRequest) -> Order:
+        return self._order(self._engine.place_order(self.account_id, request))
+
+    async def cancel_order(
+        self,
+        symbol: str,
+        *,
+        order_id: OrderId | None = None,
+        client_order_id: ClientOrderId | None = None,
+    ) -> Order:
+        rec = self._engine.cancel_order(
+            self.account_id, symbol, _parse_order_id(order_id), client_order_id
+        )
+        return self._order(rec)
+
+    async def get_order(
+        self,
+        symbol: str,
+        *,
+        order_id: OrderId | None = None,
+        client_order_id: ClientOrderId | None = None,
+    ) -> Order:
+        rec = self._engine.get_order(
+            self.account_id, symbol, _parse_order_id(order_id), client_order_id
+        )
+        return self._order(rec)
+
+    async def open_orders(self, symbol: str | None = None) -> list[Order]:
+        return [
+            self._order(r)
+            for r in self._state.orders.values()
+            if r.status in ("NEW", "PARTIALLY_FILLED") and symbol in (None, r.symbol)
+        ]
+
+    async def cancel_all(self, symbol: str) -> None:
+        self._engine.instrument(symbol)
+        self._engine.cancel_all(self.account_id, symbol)
+
+    async def fills(self, symbol: str, since_ms: int | None = None) -> list[Fill]:
+        self._engine.instrument(symbol)
+        return [
+            self._fill(f)
+            for f in self._state.fills
+            if f.symbol == symbol and (since_ms is None or f.time_ms >= since_ms)
+        ]
+
+    @staticmethod
+    def _fill(f: FillRecord) -> Fill:
+        return Fill(
+            trade_id=f.trade_id,
+            order_id=OrderId(str(f.order_id)),
+            symbol=f.symbol,
+            side=Side(f.side),
+            price=f.price,
+            qty=f.qty,
+            quote_qty=f.price * f.qty,
+            commission=f.commission,
+            commission_asset="USDT",
+            maker=f.maker,
+            realized_pnl=f.realized_pnl,
+            time_ms=f.time_ms,
+            liquidation=f.liquidation,
+        )
+
+    def _position(self, pos: PositionState) -> Position:
+        ledger = self._engine.ledger
+        fig = ledger.figures(pos)
+        lp = ledger.liquidation_price(self._state, pos)
+        return Position(
+            symbol=pos.symbol,
+            quantity=pos.qty,
+            entry_price=pos.entry,
+            mark_price=self._engine.mark(pos.symbol),
+            unrealized_pnl=self._round(fig.upnl),
+            liquidation_price=None if lp is None else self._round(lp),
+            margin_mode=pos.margin_mode,
+            isolated_wallet=pos.isolated_wallet,
+            leverage=pos.leverage,
+            notional=self._round(fig.notional),
+            maint_margin=self._round(fig.maint_margin),
+            initial_margin=self._round(fig.initial_margin),
+        )
+
+    async def positions(self) -> list[Position]:
+        return [self._position(p) for p in self._state.open_positions()]
+
+    async def balance(self) -> Balance:
+        ledger = self._engine.ledger
+        upnl = Decimal(0)
+        mm = Decimal(0)
+        im = ledger.open_order_margin(self._state)
+        for pos in self._state.open_positions():
+            fig = ledger.figures(pos)
+            upnl += fig.upnl
+            mm += fig.maint_margin
+            im += fig.initial_margin
+        wallet = self._state.wallet_total()
+        return Balance(
+            asset="USDT",
+            wallet_balance=wallet,
+            cross_wallet_balance=self._state.cross_wallet,
+            unrealized_pnl=self._round(upnl),
+            margin_balance=self._round(wallet + upnl),
+            available_balance=self._round(ledger.available_balance(self._state)),
+            initial_margin=self._round(im),
+            maint_margin=self._round(mm),
+        )
+
+    async def income(
+        self,
+        income_type: IncomeType | None = None,
+        symbol: str | None = None,
+        since_ms: int | None = None,
+    ) -> list[IncomeRecord]:
+        return [
+            r
+            for r in self._state.income
+            if income_type in (None, r.income_type)
+            and symbol in (None, r.symbol)
+            and (since_ms is None or r.time_ms >= since_ms)
+        ]
+
+    async def commission_rates(self, symbol: str) -> FeeRates:
+        self._engine.instrument(symbol)
+        return self._engine.config.instruments[symbol].fees
+
+    async def set_leverage(self, symbol: str, leverage: int) -> int:
+        return self._engine.set_leverage(self.account_id, symbol, leverage)
+
+    async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
+        self._engine.set_margin_mode(self.account_id, symbol, mode)
+
+
+class SimControl:
+    """Control of the simulated market (the ``CONTROL_*`` capabilities)."""
+
+    def __init__(self, venue: SimVenue) -> None:
+        self._venue = venue
+
+    async def advance(self, ms: int) -> int:
+        return self._venue.clock.advance(ms)
+
+    async def set_price_path(self, symbol: str, path: PricePath) -> None:
+        self._venue.engine.set_price_path(symbol, path)
+
+    async def set_depth_profile(self, symbol: str, profile: str) -> None:
+        self._venue.engine.instrument(symbol)
+        self._venue.engine.market_maker.set_profile(symbol, profile)
+        self._venue.engine.settle()
+
+    async def create_account(self, wallet: Decimal, *, label: str = "") -> Account:
+        return SimAccount(self._venue, self._venue.engine.create_account(wallet, label))
+
+    async def load_scenario(self, name: str) -> None:
+        apply_scenario(self._venue.engine, scenarios.load(name))
+        self._venue.engine.settle()
+
+    def scenarios(self) -> list[str]:
+        return scenarios.available()
+
+
+class SimVenue:
+    """The reference simulator, in process, on a virtual clock."""
+
+    def __init__(self, config: SimConfig, *, name: str = "sim") -> None:
+        self._name = name
+        self._clock = VirtualClock()
+        self.engine = Engine(config, self._clock)
+        self._account = SimAccount(self, self.engine.create_account(config.default_balance, "trader"))
+        self._control = SimControl(self)
+        self._rules = VenueRules(
+            mark_basis_samples=config.basis_samples,
+            mark_basis_interval_ms=config.update_interval_ms,
+            mark_update_interval_ms=config.update_interval_ms,
+            liquidation_fee_capped=config.liquidation_fee_capped,
+            balance_decimals=config.balance_decimals,
+        )
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def capabilities(self) -> frozenset[Capability]:
+        return ALL_CAPABILITIES
+
+    @property
+    def clock(self) -> VirtualClock:
+        return self._clock
+
+    @property
+    def rules(self) -> VenueRules:
+        return self._rules
+
+    @property
+    def control(self) -> SimControl:
+        return self._control
+
+    @property
+    def versions(self) -> Mapping[str, str]:
+        return {"perpcheck-sim": SIM_VERSION, "python": platform.python_version()}
+
+    async def instruments(self) -> Mapping[str, Instrument]:
+        return dict(self.engine.instruments)
+
+    async def order_book(self, symbol: str, limit: int = 100) -> BookSnapshot:
+        self.engine.instrument(symbol)
+        book = self.engine.books[symbol]
+        return BookSnapshot(
+            symbol=symbol,
+            bids=book.levels(Side.BUY, limit),
+            asks=book.levels(Side.SELL, limit),
+            time_ms=self._clock.now_ms(),
+            update_id=book.update_id,
+        )
+
+    async def mark(self, symbol: str) -> MarkSnapshot:
+        self.engine.instrument(symbol)
+        state = self.engine.prices[symbol]
+        return MarkSnapshot(
+            symbol=symbol,
+            mark_price=state.mark,
+            index_price=state.index,
+            last_price=state.last_price,
+            last_funding_rate=state.last_funding_rate,
+            interest_rate=state.interest_rate,
+            next_funding_time_ms=state.next_funding_ms,
+            time_ms=self._clock.now_ms(),
+            funding_interval_ms=state.funding_interval_ms,
+        )
+
+    async def brackets(self, symbol: str) -> tuple[Bracket, ...]:
+        return self.engine.instrument(symbol).brackets
+
+    async def liquidations(
+        self, symbol: str | None = None, since_ms: int | None = None
+    ) -> list[LiquidationEvent]:
+        own = self._account.account_id
+        return [
+            self._liquidation(r, own)
+            for r in self.engine.liquidator.records
+            if symbol in (None, r.symbol) and (since_ms is None or r.time_ms >= since_ms)
+        ]
+
+    @staticmethod
+    def _liquidation(r: LiquidationRecord, own: str) -> LiquidationEvent:
+        return LiquidationEvent(
+            symbol=r.symbol,
+            side=Side(r.side),
+            quantity=r.quantity,
+            filled_qty=r.filled_qty,
+            price=r.price,
+            avg_price=r.avg_price,
+            time_ms=r.time_ms,
+            own=r.account_id == own,
+            trigger_mark=r.trigger_mark,
+            bankruptcy_price=r.bankruptcy_price,
+            fee=r.fee,
+            shortfall=r.shortfall,
+            taken_over_qty=r.taken_over_qty,
+        )
+
+    async def insurance_fund(self) -> InsuranceFund:
+        return InsuranceFund(
+            asset="USDT",
+            balance=self.engine.insurance.cross_wallet,
+            time_ms=self._clock.now_ms(),
+        )
+
+    def account(self) -> SimAccount:
+        return self._account
+
+    async def close(self) -> None:
+        return None
+
+
+async def open_sim_venue(config: VenueConfig) -> SimVenue:
+    """Factory registered as venue ``sim`` (entry point ``perpcheck.venues``)."""
+    defects = validate_defects(config.defects)
+    balance_text = config.options.get("balance", "10000")
+    try:
+        balance = Decimal(balance_text)
+    except ArithmeticError:
+        msg = f"balance {balance_text!r} is not a number; give e.g. --option balance=10000"
+        raise ConfigError(msg) from None
+    venue = SimVenue(SimConfig(seed=config.seed, defects=defects, default_balance=balance))
+    if config.scenario:
+        await venue.control.load_scenario(config.scenario)
+    return venue

@@ -1,0 +1,135 @@
+"""Named, realistic venue bugs the simulator can be run with (DESIGN.md "Check power").
+
+A check that cannot fail proves nothing: ``perpcheck run --defect NAME`` runs the suites against
+a simulator with the bug switched on, and the test suite proves each defect makes the checks in
+``EXPECTED_FAILURES`` fail while the clean simulator passes them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from harness.errors import ConfigError
+
+__all__ = ["DEFECTS", "Defect", "catalog", "validate_defects"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Defect:
+    name: str
+    description: str
+    breaks: tuple[str, ...]  # check IDs that must fail under this defect
+
+
+DEFECTS: dict[str, Defect] = {
+    d.name: d
+    for d in (
+        Defect(
+            name="min-notional-off-by-one",
+            description="rejects orders whose notional equals the minimum (<= instead of <)",
+            breaks=("ORD-001",),
+        ),
+        Defect(
+            name="price-rounded-to-tick",
+            description="silently rounds an off-tick price to the tick instead of rejecting it",
+            breaks=("ORD-002",),
+        ),
+        Defect(
+            name="qty-rounded-to-step",
+            description="silently rounds an off-step quantity to the step instead of rejecting it",
+            breaks=("ORD-003",),
+        ),
+        Defect(
+            name="post-only-takes",
+            description="a post-only (GTX) order that would cross executes as a taker",
+            breaks=("ORD-004",),
+        ),
+        Defect(
+            name="ioc-remainder-rests",
+            description="the unfilled part of an IOC order rests on the book like GTC",
+            breaks=("ORD-005",),
+        ),
+        Defect(
+            name="reduce-only-ignored",
+            description="the reduce-only flag is ignored: such orders can grow or flip a position",
+            breaks=("ORD-006",),
+        ),
+        Defect(
+            name="duplicate-client-id-accepted",
+            description="a second order with an existing client order id is accepted",
+            breaks=("ORD-007",),
+        ),
+        Defect(
+            name="maker-charged-taker-fee",
+            description="maker fills are charged the taker rate",
+            breaks=("ORD-008",),
+        ),
+        Defect(
+            name="mark-is-last",
+            description="the mark price is the last traded price instead of the median rule",
+            breaks=("MARK-001", "MARK-002", "MARK-003", "LIQ-003"),
+        ),
+        Defect(
+            name="mark-lags-index",
+            description="the mark is recomputed only every fifth update, lagging the index",
+            breaks=("MARK-003",),
+        ),
+        Defect(
+            name="upnl-on-last",
+            description="unrealized PnL and margin are computed on the last price, not the mark",
+            breaks=("MARK-004",),
+        ),
+        Defect(
+            name="entry-tier-for-liquidation",
+            description="the liquidation price uses the bracket at the entry notional",
+            breaks=("LIQ-001",),
+        ),
+        Defect(
+            name="cross-ignores-other-positions",
+            description="cross liquidation prices ignore the other positions' PnL and maintenance",
+            breaks=("LIQ-002",),
+        ),
+        Defect(
+            name="liquidate-on-last",
+            description="the liquidation trigger is evaluated on the last price, not the mark",
+            breaks=("LIQ-003",),
+        ),
+        Defect(
+            name="maintenance-halved-in-trigger",
+            description=(
+                "the liquidation trigger compares the margin balance with half the maintenance "
+                "margin (a rate mix-up), so liquidations come late"
+            ),
+            breaks=("LIQ-004",),
+        ),
+        Defect(
+            name="double-liquidation-fee",
+            description="the liquidation fee is charged twice",
+            breaks=("LIQ-005",),
+        ),
+        Defect(
+            name="no-insurance-cover",
+            description=(
+                "liquidations are sent without the bankruptcy-price limit and a deficit is "
+                "charged to the trader's other funds instead of the insurance fund"
+            ),
+            breaks=("LIQ-006",),
+        ),
+    )
+}
+
+
+def validate_defects(names: Iterable[str]) -> frozenset[str]:
+    """The set of defect names; a :class:`ConfigError` listing the valid ones otherwise."""
+    chosen = frozenset(names)
+    unknown = sorted(chosen - DEFECTS.keys())
+    if unknown:
+        msg = f"unknown defect(s) {', '.join(unknown)}; choose from: {', '.join(sorted(DEFECTS))}"
+        raise ConfigError(msg)
+    return chosen
+
+
+def catalog() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Name -> (description, check IDs it breaks); entry point ``perpcheck.defects``."""
+    return {d.name: (d.description, d.breaks) for d in DEFECTS.values()}

@@ -1,0 +1,547 @@
+"""The simulated exchange: accounts, order entry and matching, the update cycle.
+
+Synchronous and free of I/O; time comes from an injected :class:`~harness.clock.VirtualClock`
+whose driver is :meth:`Engine.advance_to`, so every way of moving time processes the market's
+events in order. One *update* per ``update_interval_ms`` (1 s, like Binance ``markPrice@1s``):
+scenario events due, each symbol's feeds and index, the market maker's quotes, one basis sample,
+the mark, the funding clock, then the liquidation scan. Between updates, trades move the last
+price and the mark is recomputed (and the scan rerun) after every request.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import zlib
+from collections import deque
+from collections.abc import Callable
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+
+from adapters.sim.config import SimConfig
+from adapters.sim.engine.accounts import (
+    AccountState,
+    FillRecord,
+    OrderRecord,
+    PositionState,
+    max_notional_for_leverage,
+)
+from adapters.sim.engine.book import OrderBook, RestingOrder
+from adapters.sim.engine.ledger import Ledger
+from adapters.sim.engine.orders import validate_order
+from adapters.sim.engine.prices import Feed, PriceState
+from harness.clock import VirtualClock
+from harness.errors import ConfigError, Rejected
+from harness.model import (
+    IncomeType,
+    Instrument,
+    MarginMode,
+    OrderRequest,
+    OrderType,
+    PricePath,
+    Side,
+    TimeInForce,
+)
+
+__all__ = ["Engine"]
+
+ZERO = Decimal(0)
+MARKET_MAKER = "market-maker"
+INSURANCE = "insurance-fund"
+
+
+class Engine:
+    """One simulated venue; deterministic for a :class:`SimConfig` (seed included)."""
+
+    def __init__(self, config: SimConfig, clock: VirtualClock) -> None:
+        from adapters.sim.engine.liquidation import LiquidationEngine
+        from adapters.sim.engine.marketmaker import MarketMaker
+
+        self.config = config
+        self.clock = clock
+        self.defects = config.defects
+        self.quantum = Decimal(1).scaleb(-config.balance_decimals)
+        self.instruments: dict[str, Instrument] = {
+            s: si.instrument for s, si in config.instruments.items()
+        }
+        self.books = {s: OrderBook(s) for s in config.instruments}
+        self.accounts: dict[str, AccountState] = {}
+        self.ledger = Ledger(self)
+        self._order_seq = 0
+        self._trade_seq = dict.fromkeys(config.instruments, 0)
+        self._account_seq = 0
+        self._update_count = 0
+        self._dirty: set[str] = set()
+        self._events: list[tuple[int, int, Callable[[], None]]] = []
+        self._event_seq = 0
+        self.prices = {s: self._initial_prices(s) for s in config.instruments}
+        self.market_maker = MarketMaker(self, self._add_account(MARKET_MAKER, "market maker", True))
+        self.insurance = self._add_account(INSURANCE, "insurance fund", True)
+        self.insurance.cross_wallet = config.insurance_fund
+        self.market_maker.account.cross_wallet = config.market_maker_balance
+        self.liquidator = LiquidationEngine(self)
+        now = clock.now_ms()
+        for symbol, state in self.prices.items():
+            self.market_maker.requote(symbol)
+            book = self.books[symbol]
+            state.sample_basis(book.best_bid(), book.best_ask())
+            state.publish_mark(state.compute_mark(now), now)
+        clock.attach_driver(self.advance_to)
+
+    # ------------------------------------------------------------------ setup
+    def _initial_prices(self, symbol: str) -> PriceState:
+        si = self.config.instruments[symbol]
+        now = self.clock.now_ms()
+        rng = random.Random(self.config.seed * 1_000_003 + zlib.crc32(symbol.encode()))
+        interval = self.config.funding_interval_ms
+        feeds = [
+            Feed(name=f"{symbol}-src{i + 1}", weight=w, price=si.initial_price, updated_ms=now)
+            for i, w in enumerate(si.feed_weights)
+        ]
+        state = PriceState(
+            symbol=symbol,
+            feeds=feeds,
+            noise_bps=si.feed_noise_bps,
+            rng=rng,
+            quantum=Decimal(1).scaleb(-self.config.price_decimals),
+            stale_ms=self.config.stale_feed_ms,
+            outlier_threshold=self.config.outlier_threshold,
+            basis_samples=deque(maxlen=self.config.basis_samples),
+            path=PricePath(points=((0, si.initial_price),), name="steady"),
+            path_start_ms=now,
+            index=si.initial_price,
+            last_price=si.initial_price,
+            last_funding_rate=self.config.initial_funding_rate,
+            interest_rate=self.config.interest_rate,
+            next_funding_ms=(now // interval + 1) * interval,
+            funding_interval_ms=interval,
+        )
+        state.update_feeds(now)
+        state.index = state.compute_index(now)
+        return state
+
+    def _add_account(self, account_id: str, label: str, exempt: bool = False) -> AccountState:
+        acct = AccountState(account_id=account_id, label=label, cross_wallet=ZERO, exempt=exempt)
+        self.accounts[account_id] = acct
+        return acct
+
+    def create_account(self, wallet: Decimal, label: str = "") -> AccountState:
+        if wallet < 0:
+            msg = f"{wallet=} must be >= 0"
+            raise ConfigError(msg)
+        self._account_seq += 1
+        acct = self._add_account(f"acct-{self._account_seq}", label or f"account {self._account_seq}")
+        acct.cross_wallet = wallet
+        if wallet:
+            self.ledger.income(acct, IncomeType.TRANSFER, wallet, "", "deposit")
+        return acct
+
+    def account(self, account_id: str) -> AccountState:
+        return self.accounts[account_id]
+
+    def instrument(self, symbol: str) -> Instrument:
+        inst = self.instruments.get(symbol)
+        if inst is None:
+            raise Rejected(-1121, "Invalid symbol.")
+        return inst
+
+    def has(self, defect: str) -> bool:
+        return defect in self.defects
+
+    def round_balance(self, value: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
+        return value.quantize(self.quantum, rounding=rounding)
+
+    # ------------------------------------------------------------------ time
+    def schedule(self, at_ms: int, action: Callable[[], None]) -> None:
+        self._event_seq += 1
+        heapq.heappush(self._events, (at_ms, self._event_seq, action))
+
+    def advance_to(self, target_ms: int) -> None:
+        """Process every scheduled event and update up to ``target_ms`` (the clock's driver)."""
+        interval = self.config.update_interval_ms
+        while True:
+            next_update = (self.clock.now_ms() // interval + 1) * interval
+            next_event = self._events[0][0] if self._events else None
+            if next_event is not None and next_event <= min(next_update, target_ms):
+                at, _, action = heapq.heappop(self._events)
+                self.clock.set(max(at, self.clock.now_ms()))
+                action()
+                self.settle()
+                continue
+            if next_update > target_ms:
+                return
+            self.clock.set(next_update)
+            self._update()
+
+    def _update(self) -> None:
+        now = self.clock.now_ms()
+        self._update_count += 1
+        lagging_mark = self.has("mark-lags-index") and self._update_count % 5 != 0
+        for symbol, state in self.prices.items():
+            state.update_feeds(now)
+            index = state.compute_index(now)
+            if index != state.index:
+                state.index = index
+                self.market_maker.mark_stale(symbol)
+            self.market_maker.refresh(symbol)
+            book = self.books[symbol]
+            state.sample_basis(book.best_bid(), book.best_ask())
+            if now >= state.next_funding_ms:
+                # Funding settlement arrives with the funding issue; the clock still rolls so P1's
+                # time-to-funding resets at each boundary as on the venue.
+                while state.next_funding_ms <= now:
+                    state.next_funding_ms += state.funding_interval_ms
+            if not lagging_mark:
+                state.publish_mark(
+                    state.compute_mark(now, mark_is_last=self.has("mark-is-last")), now
+                )
+        self._dirty.clear()
+        self._scan()
+
+    def settle(self) -> None:
+        """After a request or event: recompute marks that trades touched, then scan."""
+        now = self.clock.now_ms()
+        lagging_mark = self.has("mark-lags-index")
+        for _ in range(100):
+            dirty, self._dirty = self._dirty, set()
+            if not lagging_mark:
+                for symbol in sorted(dirty):
+                    state = self.prices[symbol]
+                    state.publish_mark(
+                        state.compute_mark(now, mark_is_last=self.has("mark-is-last")), now
+                    )
+            if not self._scan():
+                return
+        return
+
+    def _scan(self) -> bool:
+        return self.liquidator.scan() > 0
+
+    # ------------------------------------------------------------------ prices
+    def mark(self, symbol: str) -> Decimal:
+        return self.prices[symbol].mark
+
+    def risk_price(self, symbol: str) -> Decimal:
+        """The price unrealized PnL and margin use: the mark (last under ``upnl-on-last``)."""
+        state = self.prices[symbol]
+        return state.last_price if self.has("upnl-on-last") else state.mark
+
+    def set_price_path(self, symbol: str, path: PricePath) -> None:
+        self.instrument(symbol)
+        self.prices[symbol].set_path(path, self.clock.now_ms())
+
+    # ------------------------------------------------------------------ orders
+    def _next_order_id(self) -> int:
+        self._order_seq += 1
+        return self._order_seq
+
+    def new_record(
+        self,
+        acct: AccountState,
+        *,
+        symbol: str,
+        side: Side,
+        type_: OrderType,
+        qty: Decimal,
+        price: Decimal | None,
+        tif: TimeInForce | None,
+        reduce_only: bool = False,
+        client_id: str | None = None,
+        liquidation: bool = False,
+    ) -> OrderRecord:
+        order_id = self._next_order_id()
+        now = self.clock.now_ms()
+        rec = OrderRecord(
+            order_id=order_id,
+            client_order_id=client_id or f"sim-{order_id}",
+            account_id=acct.account_id,
+            symbol=symbol,
+            side=side.value,
+            type=type_.value,
+            time_in_force=tif.value if tif else None,
+            price=price,
+            orig_qty=qty,
+            reduce_only=reduce_only,
+            time_ms=now,
+            update_time_ms=now,
+            liquidation=liquidation,
+        )
+        acct.orders[order_id] = rec
+        acct.client_ids[rec.client_order_id] = order_id
+        return rec
+
+    def place_order(self, account_id: str, req: OrderRequest) -> OrderRecord:
+        acct = self.accounts[account_id]
+        inst = self.instrument(req.symbol)
+        book = self.books[req.symbol]
+        price, qty = validate_order(
+            inst,
+            req,
+            reference_price=self.mark(req.symbol),
+            round_price=self.has("price-rounded-to-tick"),
+            round_qty=self.has("qty-rounded-to-step"),
+            min_notional_inclusive=self.has("min-notional-off-by-one"),
+        )
+        cid = req.client_order_id
+        if cid is not None and cid in acct.client_ids and not self.has("duplicate-client-id-accepted"):
+            raise Rejected(-4116, "ClientOrderId is duplicated.")
+        reduce_only = req.reduce_only and not self.has("reduce-only-ignored")
+        pos = acct.positions.get(req.symbol)
+        pos_qty = pos.qty if pos else ZERO
+        if reduce_only and (pos_qty == 0 or (pos_qty > 0) == (req.side is Side.BUY)):
+            raise Rejected(-2022, "ReduceOnly Order is rejected.")
+        tif = req.time_in_force
+        post_only = tif is TimeInForce.GTX and not self.has("post-only-takes")
+        if post_only and price is not None and book.crosses(req.side, price):
+            raise Rejected(
+                -5022,
+                "Due to the order could not be executed as maker, the Post Only order will be "
+                "rejected.",
+            )
+        if tif is TimeInForce.FOK:
+            fillable = book.available(req.side, price, exclude_account=acct.account_id)
+            if reduce_only:
+                fillable = min(fillable, abs(pos_qty))
+            if fillable < qty:
+                raise Rejected(
+                    -5021,
+                    "Due to the order could not be filled immediately, the FOK order has been "
+                    "rejected.",
+                )
+        if not reduce_only:
+            self._check_margin(acct, inst, req.side, qty, price)
+        rec = self.new_record(
+            acct,
+            symbol=req.symbol,
+            side=req.side,
+            type_=req.type,
+            qty=qty,
+            price=price,
+            tif=tif,
+            reduce_only=reduce_only,
+            client_id=cid if cid not in acct.client_ids else None,
+        )
+        if cid is not None and cid != rec.client_order_id:
+            # duplicate-client-id-accepted: the venue keeps both orders under the same id.
+            rec.client_order_id = cid
+        self.match(acct, rec, price)
+        remaining = rec.orig_qty - rec.executed_qty
+        rests = req.type is OrderType.LIMIT and (
+            tif in (TimeInForce.GTC, TimeInForce.GTX)
+            or (tif is TimeInForce.IOC and self.has("ioc-remainder-rests"))
+        )
+        if remaining > 0 and rests and rec.status != "EXPIRED":
+            assert price is not None  # noqa: S101 - a LIMIT order has a price
+            book.add(RestingOrder(rec.order_id, acct.account_id, req.side, price, remaining))
+            rec.status = "PARTIALLY_FILLED" if rec.executed_qty else "NEW"
+        elif remaining > 0:
+            rec.status = "EXPIRED"
+        self.settle()
+        return rec
+
+    def _check_margin(
+        self, acct: AccountState, inst: Instrument, side: Side, qty: Decimal, price: Decimal | None
+    ) -> None:
+        if acct.exempt:
+            return
+        symbol = inst.symbol
+        pos = acct.position(symbol, self.config.default_leverage)
+        reducing = ZERO
+        if pos.qty != 0 and (pos.qty > 0) != (side is Side.BUY):
+            reducing = min(qty, abs(pos.qty))
+        increase = qty - reducing
+        if increase <= 0:
+            return
+        ref = price if price is not None else self.mark(symbol)
+        projected = (abs(pos.qty) - reducing + increase) * ref
+        if projected > max_notional_for_leverage(inst.brackets, pos.leverage):
+            raise Rejected(-2027, "Exceeded the maximum allowable position at current leverage.")
+        required = increase * ref / pos.leverage
+        if self.ledger.available_balance(acct) < required:
+            raise Rejected(-2019, "Margin is insufficient.")
+
+    def match(self, acct: AccountState, rec: OrderRecord, limit: Decimal | None) -> None:
+        """Take liquidity for ``rec`` up to ``limit``; self-trades expire the resting order."""
+        book = self.books[rec.symbol]
+        side = Side(rec.side)
+        for resting in book.iter_matchable(side, limit):
+            remaining = rec.orig_qty - rec.executed_qty
+            if remaining <= 0:
+                break
+            if book.get(resting.order_id) is None:
+                continue
+            if resting.account_id == acct.account_id:
+                self._expire(resting)
+                continue
+            qty = min(remaining, resting.remaining)
+            if rec.reduce_only:
+                qty = min(qty, self._reducible(acct, rec.symbol, side))
+                if qty <= 0:
+                    rec.status = "EXPIRED"
+                    break
+            maker_acct = self.accounts[resting.account_id]
+            maker_rec = maker_acct.orders[resting.order_id]
+            if maker_rec.reduce_only:
+                maker_qty = self._reducible(maker_acct, rec.symbol, side.opposite)
+                if maker_qty <= 0:
+                    self._expire(resting)
+                    continue
+                qty = min(qty, maker_qty)
+            self._trade(rec.symbol, resting.price, qty, taker=(acct, rec), maker=(maker_acct, maker_rec))
+            book.reduce(resting, qty)
+            if maker_rec.executed_qty >= maker_rec.orig_qty:
+                maker_rec.status = "FILLED"
+
+    def _reducible(self, acct: AccountState, symbol: str, side: Side) -> Decimal:
+        pos = acct.positions.get(symbol)
+        if pos is None or pos.qty == 0 or (pos.qty > 0) == (side is Side.BUY):
+            return ZERO
+        return abs(pos.qty)
+
+    def _expire(self, resting: RestingOrder) -> None:
+        self.books[self.accounts[resting.account_id].orders[resting.order_id].symbol].remove(
+            resting.order_id
+        )
+        rec = self.accounts[resting.account_id].orders[resting.order_id]
+        rec.status = "EXPIRED"
+        rec.update_time_ms = self.clock.now_ms()
+
+    def _trade(
+        self,
+        symbol: str,
+        price: Decimal,
+        qty: Decimal,
+        *,
+        taker: tuple[AccountState, OrderRecord],
+        maker: tuple[AccountState, OrderRecord],
+    ) -> None:
+        self._trade_seq[symbol] += 1
+        trade_id = self._trade_seq[symbol]
+        self.apply_fill(*maker, price, qty, maker=True, trade_id=trade_id)
+        self.apply_fill(*taker, price, qty, maker=False, trade_id=trade_id)
+        self.prices[symbol].last_price = price
+        self._dirty.add(symbol)
+        if maker[0] is self.market_maker.account or taker[0] is self.market_maker.account:
+            self.market_maker.mark_stale(symbol)
+
+    def next_trade_id(self, symbol: str) -> int:
+        self._trade_seq[symbol] += 1
+        return self._trade_seq[symbol]
+
+    def apply_fill(
+        self,
+        acct: AccountState,
+        rec: OrderRecord,
+        price: Decimal,
+        qty: Decimal,
+        *,
+        maker: bool,
+        trade_id: int,
+    ) -> FillRecord:
+        now = self.clock.now_ms()
+        side = Side(rec.side)
+        rec.executed_qty += qty
+        rec.cum_quote += price * qty
+        rec.update_time_ms = now
+        rec.status = "FILLED" if rec.executed_qty >= rec.orig_qty else "PARTIALLY_FILLED"
+        commission = ZERO
+        if not rec.liquidation:
+            fees = self.config.instruments[rec.symbol].fees
+            rate = fees.taker if (not maker or self.has("maker-charged-taker-fee")) else fees.maker
+            commission = (qty * price * rate).quantize(self.quantum, rounding=ROUND_HALF_UP)
+        pos = acct.position(rec.symbol, self.config.default_leverage)
+        realized = self.ledger.update_position(acct, pos, side.sign * qty, price)
+        acct.cross_wallet -= commission
+        if commission:
+            self.ledger.income(acct, IncomeType.COMMISSION, -commission, rec.symbol, str(trade_id))
+        if realized:
+            self.ledger.income(acct, IncomeType.REALIZED_PNL, realized, rec.symbol, str(trade_id))
+        fill = FillRecord(
+            trade_id=trade_id,
+            order_id=rec.order_id,
+            symbol=rec.symbol,
+            side=rec.side,
+            price=price,
+            qty=qty,
+            commission=commission,
+            maker=maker,
+            realized_pnl=realized,
+            time_ms=now,
+            liquidation=rec.liquidation,
+        )
+        acct.fills.append(fill)
+        acct.update_ms = now
+        pos.update_ms = now
+        return fill
+
+    def cancel_order(
+        self, account_id: str, symbol: str, order_id: int | None, client_id: str | None
+    ) -> OrderRecord:
+        acct = self.accounts[account_id]
+        self.instrument(symbol)
+        rec = self._find(acct, symbol, order_id, client_id)
+        if rec is None or rec.status not in ("NEW", "PARTIALLY_FILLED"):
+            raise Rejected(-2011, "Unknown order sent.")
+        self.books[symbol].remove(rec.order_id)
+        rec.status = "CANCELED"
+        rec.update_time_ms = self.clock.now_ms()
+        return rec
+
+    def cancel_all(self, account_id: str, symbol: str | None = None) -> list[OrderRecord]:
+        acct = self.accounts[account_id]
+        out = []
+        for rec in list(acct.orders.values()):
+            if rec.status in ("NEW", "PARTIALLY_FILLED") and symbol in (None, rec.symbol):
+                out.append(self.cancel_order(account_id, rec.symbol, rec.order_id, None))
+        return out
+
+    def get_order(
+        self, account_id: str, symbol: str, order_id: int | None, client_id: str | None
+    ) -> OrderRecord:
+        self.instrument(symbol)
+        rec = self._find(self.accounts[account_id], symbol, order_id, client_id)
+        if rec is None:
+            raise Rejected(-2013, "Order does not exist.")
+        return rec
+
+    @staticmethod
+    def _find(
+        acct: AccountState, symbol: str, order_id: int | None, client_id: str | None
+    ) -> OrderRecord | None:
+        if order_id is None and client_id is not None:
+            order_id = acct.client_ids.get(client_id)
+        if order_id is None:
+            return None
+        rec = acct.orders.get(order_id)
+        return rec if rec is not None and rec.symbol == symbol else None
+
+    # ------------------------------------------------------------------ settings
+    def set_leverage(self, account_id: str, symbol: str, leverage: int) -> int:
+        acct = self.accounts[account_id]
+        inst = self.instrument(symbol)
+        if not 1 <= leverage <= inst.max_leverage:
+            raise Rejected(-4028, f"Leverage {leverage} is not valid")
+        pos = acct.position(symbol, self.config.default_leverage)
+        if abs(pos.qty) * self.mark(symbol) > max_notional_for_leverage(inst.brackets, leverage):
+            raise Rejected(-2027, "Exceeded the maximum allowable position at current leverage.")
+        pos.leverage = leverage
+        acct.leverages[symbol] = leverage
+        return leverage
+
+    def set_margin_mode(self, account_id: str, symbol: str, mode: MarginMode) -> None:
+        acct = self.accounts[account_id]
+        self.instrument(symbol)
+        pos = acct.position(symbol, self.config.default_leverage)
+        if pos.margin_mode is mode:
+            raise Rejected(-4046, "No need to change margin type.")
+        if any(
+            r.symbol == symbol and r.status in ("NEW", "PARTIALLY_FILLED")
+            for r in acct.orders.values()
+        ):
+            raise Rejected(-4047, "Margin type cannot be changed if there exists open orders.")
+        if pos.qty != 0:
+            raise Rejected(-4048, "Margin type cannot be changed if there exists position.")
+        pos.margin_mode = mode
+        acct.margin_modes[symbol] = mode
+
+    def positions_of(self, account_id: str) -> list[PositionState]:
+        return self.accounts[account_id].open_positions()

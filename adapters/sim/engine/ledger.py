@@ -1,0 +1,165 @@
+"""Cash and margin bookkeeping: positions on fills, income records, margin figures.
+
+Balances stay in the margin asset's atomic unit (1e-8 USDT): realized PnL is rounded half-even,
+isolated margin taken from the cross wallet is rounded up and margin released back is rounded
+down (the venue never lends the trader a fraction of a unit). Entry prices keep full precision.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, ROUND_UP, Decimal
+from typing import TYPE_CHECKING
+
+from adapters.sim.engine.accounts import (
+    AccountState,
+    PositionState,
+    bracket_at,
+    liquidation_price,
+    maint_margin,
+)
+from harness.model import IncomeRecord, IncomeType, MarginMode
+
+if TYPE_CHECKING:
+    from adapters.sim.engine.exchange import Engine
+
+__all__ = ["Ledger", "MarginFigures"]
+
+ZERO = Decimal(0)
+
+
+class MarginFigures:
+    """A position's margin figures at the venue's risk price."""
+
+    __slots__ = ("bracket", "initial_margin", "maint_margin", "notional", "price", "upnl")
+
+    def __init__(self, engine: Engine, pos: PositionState) -> None:
+        inst = engine.instruments[pos.symbol]
+        self.price = engine.risk_price(pos.symbol)
+        self.upnl = pos.upnl(self.price)
+        self.notional = pos.qty * self.price
+        self.maint_margin = maint_margin(inst.brackets, abs(self.notional))
+        self.initial_margin = abs(self.notional) / pos.leverage
+        self.bracket = bracket_at(inst.brackets, abs(self.notional))
+
+
+class Ledger:
+    """Wallet and position arithmetic of the simulated exchange."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._tran_seq = 0
+
+    def income(
+        self, acct: AccountState, kind: IncomeType, amount: Decimal, symbol: str, info: str
+    ) -> None:
+        self._tran_seq += 1
+        acct.income.append(
+            IncomeRecord(
+                income_type=kind,
+                amount=amount,
+                asset="USDT",
+                symbol=symbol,
+                time_ms=self.engine.clock.now_ms(),
+                tran_id=self._tran_seq,
+                info=info,
+            )
+        )
+
+    def update_position(
+        self, acct: AccountState, pos: PositionState, signed_qty: Decimal, price: Decimal
+    ) -> Decimal:
+        """Apply a fill of ``signed_qty`` at ``price``; returns the realized PnL."""
+        q = self.engine.quantum
+        q0 = pos.qty
+        if q0 == 0 or (q0 > 0) == (signed_qty > 0):
+            new = q0 + signed_qty
+            pos.entry = (abs(q0) * pos.entry + abs(signed_qty) * price) / abs(new)
+            pos.qty = new
+            self._lock_isolated(acct, pos, abs(signed_qty) * price)
+            return ZERO
+        close = min(abs(signed_qty), abs(q0))
+        sign = 1 if q0 > 0 else -1
+        realized = (sign * close * (price - pos.entry)).quantize(q, rounding=ROUND_HALF_EVEN)
+        if pos.margin_mode is MarginMode.ISOLATED:
+            pos.isolated_wallet += realized
+            if close == abs(q0):
+                release = pos.isolated_wallet
+            else:
+                release = (pos.isolated_wallet * close / abs(q0)).quantize(q, rounding=ROUND_DOWN)
+            pos.isolated_wallet -= release
+            acct.cross_wallet += release
+        else:
+            acct.cross_wallet += realized
+        pos.qty = q0 - sign * close
+        if pos.qty == 0:
+            pos.entry = ZERO
+        leftover = abs(signed_qty) - close
+        if leftover > 0:
+            pos.qty = (1 if signed_qty > 0 else -1) * leftover
+            pos.entry = price
+            self._lock_isolated(acct, pos, leftover * price)
+        return realized
+
+    def _lock_isolated(self, acct: AccountState, pos: PositionState, notional: Decimal) -> None:
+        if pos.margin_mode is not MarginMode.ISOLATED or acct.exempt:
+            return
+        margin = (notional / pos.leverage).quantize(self.engine.quantum, rounding=ROUND_UP)
+        acct.cross_wallet -= margin
+        pos.isolated_wallet += margin
+
+    # ------------------------------------------------------------------ margin views
+    def figures(self, pos: PositionState) -> MarginFigures:
+        return MarginFigures(self.engine, pos)
+
+    def cross_positions(self, acct: AccountState) -> list[PositionState]:
+        return [p for p in acct.open_positions() if p.margin_mode is MarginMode.CROSS]
+
+    def cross_equity_and_mm(self, acct: AccountState) -> tuple[Decimal, Decimal]:
+        equity = acct.cross_wallet
+        mm = ZERO
+        for pos in self.cross_positions(acct):
+            fig = self.figures(pos)
+            equity += fig.upnl
+            mm += fig.maint_margin
+        return equity, mm
+
+    def open_order_margin(self, acct: AccountState) -> Decimal:
+        total = ZERO
+        for rec in acct.orders.values():
+            if rec.status in ("NEW", "PARTIALLY_FILLED") and not rec.reduce_only and rec.price:
+                pos = acct.positions.get(rec.symbol)
+                leverage = pos.leverage if pos else self.engine.config.default_leverage
+                total += (rec.orig_qty - rec.executed_qty) * rec.price / leverage
+        return total
+
+    def available_balance(self, acct: AccountState) -> Decimal:
+        available = acct.cross_wallet
+        for pos in self.cross_positions(acct):
+            fig = self.figures(pos)
+            available += fig.upnl - fig.initial_margin
+        return available - self.open_order_margin(acct)
+
+    def liquidation_price(self, acct: AccountState, pos: PositionState) -> Decimal | None:
+        """The liquidation price the venue reports for ``pos`` (its own formula, §6)."""
+        inst = self.engine.instruments[pos.symbol]
+        common = {
+            "sign": pos.sign,
+            "qty": abs(pos.qty),
+            "entry": pos.entry,
+            "brackets": inst.brackets,
+            "entry_tier": self.engine.has("entry-tier-for-liquidation"),
+        }
+        if pos.margin_mode is MarginMode.ISOLATED:
+            return liquidation_price(wallet=pos.isolated_wallet, **common)  # type: ignore[arg-type]
+        other_upnl = ZERO
+        other_mm = ZERO
+        if not self.engine.has("cross-ignores-other-positions"):
+            for other in self.cross_positions(acct):
+                if other is pos:
+                    continue
+                fig = self.figures(other)
+                other_upnl += fig.upnl
+                other_mm += fig.maint_margin
+        return liquidation_price(  # type: ignore[arg-type]
+            wallet=acct.cross_wallet, other_upnl=other_upnl, other_mm=other_mm, **common
+        )

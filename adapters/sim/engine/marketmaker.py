@@ -1,0 +1,95 @@
+"""A seeded market maker quoting a depth profile around the index.
+
+It requotes at an update when the index moved, when one of its orders traded, or when its profile
+changed; it never crosses resting orders of others (its quotes are post-only), so traders' own
+resting orders are only ever taken by traders. Sizes are jittered with the simulator's seed.
+"""
+
+from __future__ import annotations
+
+import random
+import zlib
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from adapters.sim.config import DEPTH_PROFILES, DepthProfile
+from adapters.sim.engine.accounts import AccountState
+from adapters.sim.engine.book import RestingOrder
+from harness.errors import ConfigError
+from harness.model import OrderType, Side, TimeInForce, quantize_down, quantize_up
+
+if TYPE_CHECKING:
+    from adapters.sim.engine.exchange import Engine
+
+__all__ = ["MarketMaker"]
+
+BPS = Decimal(10_000)
+
+
+class MarketMaker:
+    def __init__(self, engine: Engine, account: AccountState) -> None:
+        self.engine = engine
+        self.account = account
+        self.profiles: dict[str, DepthProfile] = {
+            s: DEPTH_PROFILES[si.depth] for s, si in engine.config.instruments.items()
+        }
+        self._rng = {
+            s: random.Random(engine.config.seed * 7_919 + zlib.crc32(s.encode()))
+            for s in engine.config.instruments
+        }
+        self._stale: set[str] = set(engine.config.instruments)
+
+    def set_profile(self, symbol: str, name: str) -> None:
+        profile = DEPTH_PROFILES.get(name)
+        if profile is None:
+            msg = f"unknown depth profile {name!r}; choose from: {', '.join(sorted(DEPTH_PROFILES))}"
+            raise ConfigError(msg)
+        self.profiles[symbol] = profile
+        self.requote(symbol)
+
+    def mark_stale(self, symbol: str) -> None:
+        self._stale.add(symbol)
+
+    def refresh(self, symbol: str) -> None:
+        if symbol in self._stale:
+            self.requote(symbol)
+
+    def requote(self, symbol: str) -> None:
+        engine = self.engine
+        book = engine.books[symbol]
+        inst = engine.instruments[symbol]
+        for order in book.orders_of(self.account.account_id):
+            book.remove(order.order_id)
+            del self.account.orders[order.order_id]
+        # The maker's own order and fill history is never read; keep only its live quotes.
+        for order_id in [o for o, r in self.account.orders.items() if r.symbol == symbol]:
+            del self.account.orders[order_id]
+        self.account.client_ids = {r.client_order_id: o for o, r in self.account.orders.items()}
+        self.account.fills.clear()
+        self.account.income.clear()
+        profile = self.profiles[symbol]
+        index = engine.prices[symbol].index
+        rng = self._rng[symbol]
+        for level in range(profile.levels):
+            offset = (profile.half_spread_bps + level * profile.level_spacing_bps) / BPS
+            notional = profile.base_notional * profile.growth**level
+            for side in (Side.BUY, Side.SELL):
+                jitter = 1 + profile.jitter * Decimal(rng.randint(-1000, 1000)) / 1000
+                if side is Side.BUY:
+                    price = quantize_down(index * (1 - offset), inst.tick_size)
+                else:
+                    price = quantize_up(index * (1 + offset), inst.tick_size)
+                qty = quantize_down(notional * jitter / index, inst.step_size)
+                if qty < inst.min_qty or price < inst.min_price or book.crosses(side, price):
+                    continue
+                rec = engine.new_record(
+                    self.account,
+                    symbol=symbol,
+                    side=side,
+                    type_=OrderType.LIMIT,
+                    qty=qty,
+                    price=price,
+                    tif=TimeInForce.GTX,
+                )
+                book.add(RestingOrder(rec.order_id, self.account.account_id, side, price, qty))
+        self._stale.discard(symbol)

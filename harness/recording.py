@@ -1,0 +1,280 @@
+"""Run settings and the recorder behind the pytest plugin.
+
+The recorder turns each finished check into a :class:`~harness.results.CheckResult`, hands it to
+the run's writers (``results.jsonl`` at once, flushed; the HTML report at the end) and keeps
+``run.json`` current, so that a run killed at any point leaves a readable partial report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import platform
+import secrets
+import shlex
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.checks import CheckContext, CheckSpec
+from harness.clock import WallClock, iso_ms
+from harness.errors import ConfigError
+from harness.results import CheckResult, ResultsWriter, RunInfo, Status
+from harness.venue import Venue, VenueConfig, available_venues, open_venue
+
+__all__ = ["Recorder", "RunSettings", "derive_seed"]
+
+_WALL = WallClock()
+
+
+def derive_seed(run_seed: int, check_id: str) -> int:
+    """A check's own seed: stable for (run seed, check ID), whatever else runs or in which order."""
+    digest = hashlib.sha256(f"{run_seed}:{check_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(name)
+    if value in (None, [], ""):
+        value = config.getini(name)
+    return value
+
+
+@dataclass(slots=True)
+class RunSettings:
+    venue: str
+    seed: int
+    defects: tuple[str, ...]
+    scenario: str | None
+    report_dir: Path
+    run_id: str | None
+    options: dict[str, str]
+    recorder: Recorder | None = None
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> RunSettings:
+        venue = str(_option(config, "perpcheck_venue") or "sim")
+        venues = available_venues()
+        if venue not in venues:
+            msg = f"--venue {venue!r} is not installed; choose one of: {', '.join(sorted(venues))}"
+            raise pytest.UsageError(msg)
+        seed_text = str(_option(config, "perpcheck_seed") or "")
+        if seed_text:
+            try:
+                seed = int(seed_text)
+            except ValueError:
+                msg = f"--seed {seed_text!r} must be a non-negative integer"
+                raise pytest.UsageError(msg) from None
+            if seed < 0:
+                msg = f"--seed {seed} must be a non-negative integer"
+                raise pytest.UsageError(msg)
+        else:
+            seed = secrets.randbelow(2**31)
+        options: dict[str, str] = {}
+        for raw in _option(config, "perpcheck_venue_options") or []:
+            key, sep, value = str(raw).partition("=")
+            if not sep or not key:
+                msg = f"--venue-option {raw!r} must look like KEY=VALUE"
+                raise pytest.UsageError(msg)
+            options[key] = value
+        report_dir = Path(str(_option(config, "perpcheck_report_dir") or "reports"))
+        return cls(
+            venue=venue,
+            seed=seed,
+            defects=tuple(_option(config, "perpcheck_defects") or ()),
+            scenario=str(_option(config, "perpcheck_scenario") or "") or None,
+            report_dir=report_dir,
+            run_id=str(_option(config, "perpcheck_run_id") or "") or None,
+            options=options,
+        )
+
+    async def open_venue(self, check_id: str) -> Venue:
+        config = VenueConfig(
+            seed=derive_seed(self.seed, check_id),
+            defects=self.defects,
+            scenario=self.scenario,
+            options=self.options,
+        )
+        try:
+            return await open_venue(self.venue, config)
+        except ConfigError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+    def reproduce(self, check_id: str) -> str:
+        parts = [
+            "perpcheck",
+            "run",
+            "--venue",
+            self.venue,
+            "--seed",
+            str(self.seed),
+            "-k",
+            check_id,
+        ]
+        for defect in self.defects:
+            parts += ["--defect", defect]
+        if self.scenario:
+            parts += ["--scenario", self.scenario]
+        return shlex.join(parts)
+
+    def start(self, config: pytest.Config, expected: int) -> None:
+        if self.recorder is None:
+            self.recorder = Recorder(self, config, expected)
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for dist in ("perpcheck", "pytest", "ccxt"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def _new_run_dir(base: Path, run_id: str | None, venue: str, seed: int) -> Path:
+    if run_id:
+        path = base / run_id
+        if path.exists():
+            msg = f"run folder {path} already exists; choose another --run-id"
+            raise pytest.UsageError(msg)
+        return path
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stem = f"{stamp}-{venue}-s{seed}"
+    path = base / stem
+    n = 1
+    while path.exists():
+        n += 1
+        path = base / f"{stem}-{n}"
+    return path
+
+
+@dataclass(slots=True)
+class Recorder:
+    settings: RunSettings
+    config: pytest.Config
+    expected: int
+    writer: ResultsWriter = field(init=False)
+    results: list[CheckResult] = field(default_factory=list)
+    _venue_versions: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        run_dir = _new_run_dir(s.report_dir, s.run_id, s.venue, s.seed)
+        info = RunInfo(
+            run_id=run_dir.name,
+            venue=s.venue,
+            seed=s.seed,
+            defects=list(s.defects),
+            versions=_versions(),
+            config={
+                "scenario": s.scenario,
+                "venue_options": s.options,
+                "args": list(self.config.invocation_params.args),
+                "checks_selected": self.expected,
+            },
+            started_at=iso_ms(_WALL.now_ms()),
+        )
+        self.writer = ResultsWriter(run_dir, info)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.writer.run_dir
+
+    def record(
+        self,
+        item: pytest.Item,
+        spec: CheckSpec,
+        reports: dict[str, pytest.TestReport],
+        ctx: CheckContext | None,
+        check_failed: bool,
+    ) -> None:
+        status, message = _status(reports, check_failed)
+        headline = ctx.headline if ctx is not None else None
+        duration = sum(r.duration for r in reports.values())
+        finished = _WALL.now_ms()
+        result = CheckResult(
+            id=spec.id,
+            area=spec.area,
+            title=spec.title,
+            topic=spec.topic,
+            source=spec.source,
+            venue=self.settings.venue,
+            status=status,
+            expected=headline.expected if headline else None,
+            observed=headline.observed if headline else None,
+            tolerance=headline.tolerance if headline else None,
+            deviation=headline.deviation if headline else None,
+            unit=headline.unit if headline else "",
+            message=message,
+            measurements=tuple(ctx.measurements) if ctx is not None else (),
+            evidence=dict(ctx.evidence) if ctx is not None else {},
+            seed=self.settings.seed,
+            defects=self.settings.defects,
+            duration_s=round(duration, 3),
+            started_at=iso_ms(finished - int(duration * 1000)),
+            finished_at=iso_ms(finished),
+            reproduce=self.settings.reproduce(spec.id),
+            nodeid=item.nodeid,
+        )
+        self.results.append(result)
+        self.writer.write(result)
+        self.writer.write_run()
+
+    def finish(self, exitstatus: int) -> None:
+        run = self.writer.run
+        run.finished_at = iso_ms(_WALL.now_ms())
+        run.exit_status = exitstatus
+        run.complete = len(self.results) >= self.expected and exitstatus in (0, 1)
+        self.writer.write_run()
+        self.writer.close()
+        from harness.report import render_run
+
+        render_run(self.run_dir)
+
+    def summary_lines(self) -> list[str]:
+        counts = self.writer.run.counts
+        tally = ", ".join(f"{counts[k]} {k}" for k in sorted(counts)) or "no checks ran"
+        lines = [f"perpcheck: {tally} on {self.settings.venue} (seed {self.settings.seed})"]
+        for result in self.results:
+            if result.status in (Status.FAILED, Status.ERROR):
+                lines.append(f"  {result.status.value.upper()} {result.id}: {result.message}")
+                lines.append(f"    Reproduce with: {result.reproduce}")
+        lines.append(f"perpcheck report: {self.run_dir / 'index.html'}")
+        return lines
+
+
+def _status(reports: dict[str, pytest.TestReport], check_failed: bool) -> tuple[Status, str]:
+    setup, call, teardown = reports.get("setup"), reports.get("call"), reports.get("teardown")
+    for report in (setup, call):
+        if report is not None and report.skipped:
+            return Status.SKIPPED, _skip_reason(report)
+    if setup is not None and setup.failed:
+        return Status.ERROR, f"setup failed: {_crash(setup)}"
+    if call is not None and call.failed:
+        if check_failed:
+            return Status.FAILED, _crash(call).split(": ", 1)[-1]
+        return Status.ERROR, _crash(call)
+    if teardown is not None and teardown.failed:
+        return Status.ERROR, f"teardown failed: {_crash(teardown)}"
+    if call is None:
+        return Status.ERROR, "the check did not run"
+    return Status.PASSED, ""
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
+def _crash(report: pytest.TestReport) -> str:
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and crash.message:
+        return str(crash.message).splitlines()[0]
+    return str(report.longrepr).strip().splitlines()[-1] if report.longrepr else "failed"

@@ -1,0 +1,210 @@
+"""MARK: mark against index under fast moves (testing guide point 2).
+
+The harness rebuilds each update's mark inputs from what it observes (index, funding rate, time
+to funding, its own window of book-mid basis samples) and asks the oracle what the median rule
+allows; the venue's published mark must stay inside that.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+from types import ModuleType
+
+from harness.checks import CheckContext, check
+from harness.model import PricePath, Side
+from harness.probes import MarkTracker, market, min_qty_for_notional, position_of
+from harness.venue import Account, Capability, Venue, VenueControl
+
+SYMBOL = "BTCUSDT"
+CONTROL = {Capability.CONTROL_CLOCK, Capability.CONTROL_PRICES}
+
+
+def _outside(mark: Decimal, band: tuple[Decimal, Decimal]) -> Decimal:
+    """How far ``mark`` lies outside ``band`` (0 inside)."""
+    low, high = band
+    return max(low - mark, mark - high, Decimal(0))
+
+
+async def _tick(venue: Venue) -> Decimal:
+    return (await venue.instruments())[SYMBOL].tick_size
+
+
+async def _sweep_bids(venue: Venue, control: VenueControl) -> Decimal:
+    """Thin the book and sell into every bid from a fresh account; returns the last price."""
+    await control.set_depth_profile(SYMBOL, "thin")
+    book = await venue.order_book(SYMBOL, 1000)
+    qty = sum((q for _, q in book.bids), Decimal(0))
+    seller = await control.create_account(Decimal(10_000_000), label="wick seller")
+    await seller.place_order(market(SYMBOL, Side.SELL, qty))
+    last = (await venue.mark(SYMBOL)).last_price
+    assert last is not None  # noqa: S101 - a trade just printed
+    return last
+
+
+@check("MARK-001", needs=CONTROL)
+async def test_mark_inside_band_under_fast_move(
+    venue: Venue, control: VenueControl, ctx: CheckContext
+) -> None:
+    """Under a fast index move, every mark stays inside [min(P1, P2), max(P1, P2)].
+
+    V1 mark = median(P1, P2, last) with P1 = index x (1 + F x tau/T) and P2 = index + MA(basis);
+    the median of three always lies between P1 and P2, whatever the last price does. Checked at
+    every update while the index falls 8 % in 30 s, one tick of tolerance.
+
+    Source: perp-mechanics.md §2(a) V1, §2(d) median bracketing
+    """
+    tick = await _tick(venue)
+    tracker = MarkTracker(venue, SYMBOL)
+    start = await tracker.warm_up()
+    path = PricePath(
+        points=((0, start.index), (30_000, start.index * Decimal("0.92"))),
+        linear=True,
+        name="fast move -8% in 30 s",
+    )
+    await control.set_price_path(SYMBOL, path)
+    worst, worst_obs = Decimal(-1), start
+    for _ in range(40):
+        obs = await tracker.step()
+        distance = _outside(obs.mark, obs.band)
+        if distance > worst:
+            worst, worst_obs = distance, obs
+    end = tracker.observations[-1]
+    ctx.add_evidence("mark under a fast move", tracker.evidence("Mark, index, last and the band"))
+    ctx.at_most(
+        f"largest distance of mark outside the band (at t={(worst_obs.time_ms - tracker.start_ms) / 1000:g} s)",
+        limit=Decimal(0),
+        observed=worst,
+        tolerance=tick,
+        unit="USDT",
+    )
+    ctx.at_most(
+        "index moved by the scenario (index end / start)",
+        limit=Decimal("0.93"),
+        observed=(end.index / start.index).quantize(Decimal("0.0001")),
+    )
+
+
+@check("MARK-002", needs=CONTROL | {Capability.CONTROL_ACCOUNTS})
+async def test_wick_does_not_drag_mark(
+    venue: Venue, control: VenueControl, ctx: CheckContext
+) -> None:
+    """A last-price wick through a thin book moves the mark at most to the edge of the band.
+
+    With P1 and P2 unchanged by a trade, mark = clamp(last, min(P1, P2), max(P1, P2)) exactly:
+    one extreme print cannot drag the mark beyond the median rule.
+
+    Source: perp-mechanics.md §2(d) exact closed form and median bracketing
+    """
+    tick = await _tick(venue)
+    await control.set_depth_profile(SYMBOL, "thin")
+    tracker = MarkTracker(venue, SYMBOL)
+    await tracker.warm_up()
+    last = await _sweep_bids(venue, control)
+    obs = await tracker.now()
+    for _ in range(3):
+        await tracker.step()
+    ctx.add_evidence("wick", tracker.evidence("Mark through a last-price wick"))
+    ctx.at_most(
+        "the wick printed below the band (precondition)",
+        limit=obs.band[0],
+        observed=last,
+        unit="USDT",
+    )
+    ctx.equal(
+        "mark right after the wick = clamp(last, P1, P2)",
+        expected=obs.expected_mark,
+        observed=obs.mark,
+        tolerance=tick,
+        unit="USDT",
+    )
+    ctx.at_least(
+        "mark stays at or above the band's lower edge",
+        limit=obs.band[0],
+        observed=obs.mark,
+        tolerance=tick,
+        unit="USDT",
+    )
+
+
+@check("MARK-003", needs=CONTROL)
+async def test_mark_follows_index_within_one_update(
+    venue: Venue, control: VenueControl, ctx: CheckContext
+) -> None:
+    """After an index jump, the next mark update lands inside the band around the new index.
+
+    The mark is recomputed on every index update; P1 and P2 both move with the index, so one
+    update after a jump the mark must be inside [min(P1, P2), max(P1, P2)] of the new index —
+    checked for three consecutive jumps (-5 %, +5 %, -3 %).
+
+    Source: perp-mechanics.md §2(d) monotonic response; binance-usdm-surface.md (markPrice@1s)
+    """
+    tick = await _tick(venue)
+    tracker = MarkTracker(venue, SYMBOL)
+    start = await tracker.warm_up()
+    level = start.index
+    for factor in (Decimal("0.95"), Decimal("1.05"), Decimal("0.97")):
+        level = level * factor
+        await control.set_price_path(SYMBOL, PricePath(points=((0, level),), name=f"jump x{factor}"))
+        before = tracker.observations[-1].mark
+        obs = await tracker.step()
+        ctx.within(
+            f"mark one update after a jump to {level:.1f} (mark before {before})",
+            low=obs.band[0],
+            high=obs.band[1],
+            observed=obs.mark,
+            tolerance=tick,
+            unit="USDT",
+        )
+    ctx.add_evidence("index jumps", tracker.evidence("Mark following index jumps"))
+
+
+@check("MARK-004", needs={Capability.TRADE, Capability.CONTROL_ACCOUNTS, Capability.CONTROL_PRICES})
+async def test_pnl_and_margin_use_mark(
+    venue: Venue,
+    account: Account,
+    control: VenueControl,
+    oracle: ModuleType,
+    ctx: CheckContext,
+) -> None:
+    """Unrealized PnL and maintenance margin are computed on the mark, not the last price.
+
+    UPNL = s x Q x (mark - entry); maintenance = MM(Q x mark) from the brackets; margin balance =
+    wallet + UPNL. Checked right after a wick moves the last price far from the mark.
+
+    Source: perp-mechanics.md §2(d) (UPNL from mark, realized from execution), §4(a), §6(a)
+    """
+    inst = (await venue.instruments())[SYMBOL]
+    unit = venue.rules.atomic_unit
+    mark0 = (await venue.mark(SYMBOL)).mark_price
+    await account.place_order(market(SYMBOL, Side.BUY, min_qty_for_notional(inst, mark0, Decimal(20))))
+    last = await _sweep_bids(venue, control)
+    snapshot = await venue.mark(SYMBOL)
+    pos = await position_of(account, SYMBOL)
+    balance = await account.balance()
+    assert pos is not None  # noqa: S101 - the market buy just opened it
+    mark = snapshot.mark_price
+    expected_upnl = oracle.round_to_unit(pos.quantity * (mark - pos.entry_price), unit, ROUND_HALF_EVEN)
+    expected_mm = oracle.maintenance_margin(await venue.brackets(SYMBOL), abs(pos.quantity) * mark)
+    ctx.add_evidence(
+        "prices",
+        {
+            "type": "table",
+            "title": "Position after the wick",
+            "columns": ["quantity", "entry", "mark", "last", "UPNL reported", "UPNL on mark"],
+            "rows": [[str(pos.quantity), str(pos.entry_price), str(mark), str(last),
+                      str(pos.unrealized_pnl), str(expected_upnl)]],
+        },
+    )
+    ctx.at_least(
+        "last price diverged from the mark (precondition)",
+        limit=10 * inst.tick_size,
+        observed=abs(mark - last),
+        unit="USDT",
+    )
+    ctx.equal("unrealized PnL = Q x (mark - entry)", expected=expected_upnl,
+              observed=pos.unrealized_pnl, tolerance=unit, unit="USDT")
+    ctx.equal("maintenance margin = MM(Q x mark)", expected=expected_mm,
+              observed=pos.maint_margin, tolerance=unit, unit="USDT")
+    ctx.equal("margin balance = wallet + UPNL on mark",
+              expected=balance.wallet_balance + expected_upnl,
+              observed=balance.margin_balance, tolerance=unit, unit="USDT")
