@@ -1,6 +1,9 @@
 """perpcheck: a conformance harness for perpetual-futures venues.
 
 The public API: domain types, the clock, the Venue protocol, check declaration and results.
+
+PYTEST_DONT_REWRITE: this is library code, imported by ``perpcheck run`` before pytest starts;
+checks report through ``CheckContext``, not ``assert``, so nothing here needs rewriting.
 """
 
 from __future__ import annotations

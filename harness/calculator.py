@@ -41,7 +41,11 @@ _POSITION_HELP = "SYMBOL:long|short:QTY@ENTRY, e.g. BTCUSDT:long:0.5@60000"
 
 
 def register(sub: Any) -> None:
-    """Add ``calc`` and its ``liquidation-price`` subcommand to the ``perpcheck`` parser."""
+    """Add ``calc`` and its ``liquidation-price`` subcommand (perp-mechanics.md §6).
+
+    Args:
+        sub: the ``perpcheck`` parser's subparsers action.
+    """
     calc: argparse.ArgumentParser = sub.add_parser("calc", help="risk calculators")
     tools = calc.add_subparsers(dest="calculator", metavar="CALCULATOR", required=True)
     lp = tools.add_parser(

@@ -205,7 +205,9 @@ class CheckContext:
     ) -> bool:
         """``|observed - expected| <= tolerance``; a missing observation fails."""
         if observed is None:
-            return self._record(label, _fmt(expected), "none reported", tolerance, None, unit, False)
+            return self._record(
+                label, _fmt(expected), "none reported", tolerance, None, unit, False
+            )
         deviation = observed - expected
         ok = abs(deviation) <= tolerance
         return self._record(label, _fmt(expected), _fmt(observed), tolerance, deviation, unit, ok)
@@ -252,7 +254,7 @@ class CheckContext:
         tolerance: Decimal = Decimal(0),
         unit: str = "",
     ) -> bool:
-        """``low - tolerance <= observed <= high + tolerance``; deviation is the distance outside."""
+        """``low - tol <= observed <= high + tol``; deviation is the distance outside the band."""
         if observed < low:
             deviation = observed - low
         elif observed > high:
@@ -289,18 +291,23 @@ class CheckContext:
         return self.measurements[0] if self.measurements else None
 
     def finish(self) -> None:
-        """Called when the check function returns: fail if anything failed or nothing was measured."""
+        """Called when the check returns: fail if anything failed or nothing was measured."""
         if not self.measurements:
-            msg = f"{self.spec.id} recorded no comparison: a check that measures nothing proves nothing"
+            msg = (
+                f"{self.spec.id} recorded no comparison: a check that measures nothing "
+                "proves nothing"
+            )
             raise CheckFailed(msg)
         failures = self.failures
         if failures:
             first = failures[0]
             more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+            tolerance = ""
+            if first.tolerance not in (None, "0"):
+                tolerance = f" (tolerance {first.tolerance}{' ' + first.unit if first.unit else ''})"
             msg = (
                 f"{first.label}: expected {first.expected}, observed {first.observed}"
-                + (f" (tolerance {first.tolerance} {first.unit})".rstrip() if first.tolerance else "")
-                + more
+                f"{tolerance}{more}"
             )
             raise CheckFailed(
                 msg,

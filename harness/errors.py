@@ -15,6 +15,7 @@ __all__ = [
     "CheckDefinitionError",
     "CheckFailed",
     "ConfigError",
+    "Missing",
     "NoSolution",
     "PerpcheckError",
     "RateLimited",
@@ -66,6 +67,10 @@ class VenueError(PerpcheckError):
     """Something a venue refused or failed to do."""
 
 
+class Missing(VenueError):  # noqa: N818 - reads as the condition: something is missing
+    """The venue did not show something a check needs (an empty book side, no position...)."""
+
+
 class Rejected(VenueError):  # noqa: N818 - the venue's verdict, as venues name it
     """The venue rejected a request with an error code (Binance style ``{code, msg}``)."""
 
@@ -75,7 +80,7 @@ class Rejected(VenueError):  # noqa: N818 - the venue's verdict, as venues name 
         self.msg = msg
 
 
-class RateLimited(VenueError):
+class RateLimited(VenueError):  # noqa: N818 - named as venues name the condition
     """Too many requests; retry after ``retry_after`` seconds (HTTP 429)."""
 
     def __init__(self, msg: str, retry_after: Decimal | None = None) -> None:
@@ -87,7 +92,7 @@ class Banned(RateLimited):
     """The client kept breaching limits and is banned for ``retry_after`` seconds (HTTP 418)."""
 
 
-class Unavailable(VenueError):
+class Unavailable(VenueError):  # noqa: N818 - named as venues name the condition
     """The venue did not answer, answered 5xx, or is in maintenance; execution status unknown."""
 
 

@@ -8,6 +8,7 @@ are decoded at the edge (adapters, results) and never reach these types as dicts
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
@@ -25,8 +26,8 @@ __all__ = [
     "FundingEvent",
     "IncomeRecord",
     "IncomeType",
-    "InsuranceFund",
     "Instrument",
+    "InsuranceFund",
     "LiquidationEvent",
     "MarginMode",
     "MarkSnapshot",
@@ -191,7 +192,7 @@ class Instrument:
         if ordered[0].notional_floor != 0:
             msg = f"{self.symbol}: the first bracket must start at notional 0"
             raise ValueError(msg)
-        for lower, upper in zip(ordered, ordered[1:], strict=False):
+        for lower, upper in itertools.pairwise(ordered):
             if lower.notional_cap != upper.notional_floor:
                 msg = (
                     f"{self.symbol}: bracket {lower.bracket} ends at {lower.notional_cap} but "
@@ -447,7 +448,7 @@ class PricePath:
         points = self.points
         if offset_ms <= points[0][0]:
             return points[0][1]
-        for (t0, p0), (t1, p1) in zip(points, points[1:], strict=False):
+        for (t0, p0), (t1, p1) in itertools.pairwise(points):
             if offset_ms < t1:
                 if not self.linear:
                     return p0

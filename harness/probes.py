@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from harness.errors import Rejected
+from harness.errors import Missing, Rejected
 from harness.model import (
     Balance,
     BookSnapshot,
@@ -38,14 +38,26 @@ __all__ = [
     "MarkObservation",
     "MarkTracker",
     "attempt",
-    "drive_to_liquidation",
-    "open_isolated",
     "describe",
+    "drive_to_liquidation",
     "market",
     "min_qty_for_notional",
+    "need",
+    "open_isolated",
     "passive_price",
     "position_of",
 ]
+
+
+T = TypeVar("T")
+
+
+def need(value: T | None, what: str) -> T:
+    """``value``, or a :class:`Missing` error naming what the venue did not show."""
+    if value is None:
+        msg = f"the venue did not show {what}"
+        raise Missing(msg)
+    return value
 
 
 def passive_price(inst: Instrument, book: BookSnapshot, side: Side, ticks: int = 10) -> Decimal:
@@ -63,7 +75,9 @@ def passive_price(inst: Instrument, book: BookSnapshot, side: Side, ticks: int =
     return quantize_up(best, inst.tick_size) + ticks * inst.tick_size
 
 
-def min_qty_for_notional(inst: Instrument, price: Decimal, factor: Decimal = Decimal("1.1")) -> Decimal:
+def min_qty_for_notional(
+    inst: Instrument, price: Decimal, factor: Decimal = Decimal("1.1")
+) -> Decimal:
     """The smallest on-step quantity whose notional at ``price`` is ``factor`` x the minimum."""
     return max(quantize_up(inst.min_notional * factor / price, inst.step_size), inst.min_qty)
 
@@ -168,8 +182,7 @@ class MarkTracker:
             elif self.samples:
                 self.samples.append(self.samples[-1])
             obs = self.observe(mark)
-        assert obs is not None  # noqa: S101 - updates >= 1
-        return obs
+        return need(obs, "a mark update (step needs updates >= 1)")
 
     async def warm_up(self) -> MarkObservation:
         return await self.step(self.venue.rules.mark_basis_samples)
@@ -309,6 +322,7 @@ async def drive_to_liquidation(
         symbol,
         PricePath(points=((0, index), (updates * interval, target)), linear=True, name="drive"),
     )
+
     async def observe() -> DriveStep:
         mark = await venue.mark(symbol)
         return DriveStep(

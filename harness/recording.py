@@ -7,6 +7,7 @@ the run's writers (``results.jsonl`` at once, flushed; the HTML report at the en
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import platform
 import secrets
@@ -20,11 +21,11 @@ import pytest
 
 from harness.checks import CheckContext, CheckSpec
 from harness.clock import WallClock, iso_ms
-from harness.errors import ConfigError
+from harness.errors import ConfigError, PerpcheckError
 from harness.results import CheckResult, ResultsWriter, RunInfo, Status
 from harness.venue import Venue, VenueConfig, available_venues, open_venue
 
-__all__ = ["Recorder", "RunSettings", "derive_seed"]
+__all__ = ["Recorder", "RunSettings", "derive_seed", "preflight"]
 
 _WALL = WallClock()
 
@@ -91,14 +92,8 @@ class RunSettings:
         )
 
     async def open_venue(self, check_id: str) -> Venue:
-        config = VenueConfig(
-            seed=derive_seed(self.seed, check_id),
-            defects=self.defects,
-            scenario=self.scenario,
-            options=self.options,
-        )
         try:
-            return await open_venue(self.venue, config)
+            return await open_venue(self.venue, self.venue_config(derive_seed(self.seed, check_id)))
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
 
@@ -120,8 +115,31 @@ class RunSettings:
         return shlex.join(parts)
 
     def start(self, config: pytest.Config, expected: int) -> None:
-        if self.recorder is None:
-            self.recorder = Recorder(self, config, expected)
+        """Open the venue once before the first check: a bad venue, defect or scenario ends the
+        run at once with one clear line, and the venue's versions go into run.json."""
+        if self.recorder is not None:
+            return
+        try:
+            versions = asyncio.run(preflight(self.venue, self.venue_config(self.seed)))
+        except PerpcheckError as exc:
+            pytest.exit(f"perpcheck: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+        self.recorder = Recorder(self, config, expected)
+        self.recorder.writer.run.versions.update(versions)
+        self.recorder.writer.write_run()
+
+    def venue_config(self, seed: int) -> VenueConfig:
+        return VenueConfig(
+            seed=seed, defects=self.defects, scenario=self.scenario, options=self.options
+        )
+
+
+async def preflight(name: str, config: VenueConfig) -> dict[str, str]:
+    """Open and close the venue once; returns its versions. Raises on a bad configuration."""
+    venue = await open_venue(name, config)
+    try:
+        return {f"{venue.name}:{k}": v for k, v in venue.versions.items()}
+    finally:
+        await venue.close()
 
 
 def _versions() -> dict[str, str]:
@@ -223,7 +241,6 @@ class Recorder:
         )
         self.results.append(result)
         self.writer.write(result)
-        self.writer.write_run()
 
     def finish(self, exitstatus: int) -> None:
         run = self.writer.run

@@ -144,6 +144,7 @@ class ResultsWriter:
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self.run.counts[result.status.value] = self.run.counts.get(result.status.value, 0) + 1
+        self.write_run()
 
     def write_run(self) -> None:
         tmp = self.run_dir / (RUN_FILE + ".tmp")

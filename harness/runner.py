@@ -7,6 +7,7 @@ plugin, choosing the seed and the run folder up front so it can say where the re
 from __future__ import annotations
 
 import argparse
+import asyncio
 import secrets
 import sys
 from datetime import UTC, datetime
@@ -74,10 +75,24 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     import pytest
 
+    from harness.recording import preflight
+    from harness.venue import VenueConfig
+
     if args.seed is not None and args.seed < 0:
         msg = f"--seed {args.seed} must be a non-negative integer"
         raise ConfigError(msg)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
+    options: dict[str, str] = {}
+    for raw in args.venue_option:
+        key, sep, value = raw.partition("=")
+        if not sep or not key:
+            msg = f"--venue-option {raw!r} must look like KEY=VALUE"
+            raise ConfigError(msg)
+        options[key] = value
+    config = VenueConfig(
+        seed=seed, defects=tuple(args.defect), scenario=args.scenario, options=options
+    )
+    asyncio.run(preflight(args.venue, config))  # bad venue, defect, scenario: one clear line
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_id = f"{stamp}-{args.venue}-s{seed}"
     n = 1

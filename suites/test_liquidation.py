@@ -25,6 +25,7 @@ from harness.probes import (
     drive_to_liquidation,
     limit,
     market,
+    need,
     open_isolated,
     position_of,
 )
@@ -32,8 +33,13 @@ from harness.venue import Account, Capability, Venue, VenueControl
 
 BTC = "BTCUSDT"
 ETH = "ETHUSDT"
-DRIVE = {Capability.TRADE, Capability.CONTROL_CLOCK, Capability.CONTROL_PRICES,
-         Capability.READ_LIQUIDATIONS, Capability.READ_BRACKETS}
+DRIVE = {
+    Capability.TRADE,
+    Capability.CONTROL_CLOCK,
+    Capability.CONTROL_PRICES,
+    Capability.READ_LIQUIDATIONS,
+    Capability.READ_BRACKETS,
+}
 
 
 def _input(oracle: ModuleType, pos: Position, brackets: Any, mark: Decimal | None = None) -> Any:
@@ -79,7 +85,11 @@ async def test_isolated_liquidation_price(
         ("long, same tier", Side.BUY, Decimal("0.05")),
         ("short, same tier", Side.SELL, Decimal("0.05")),
         ("long, entry above the tier boundary, LP below", Side.BUY, floor * Decimal("1.02") / mark),
-        ("short, entry below the tier boundary, LP above", Side.SELL, floor * Decimal("0.985") / mark),
+        (
+            "short, entry below the tier boundary, LP above",
+            Side.SELL,
+            floor * Decimal("0.985") / mark,
+        ),
     ]
     rows = []
     for label, side, raw_qty in cases:
@@ -88,11 +98,21 @@ async def test_isolated_liquidation_price(
         quote = await _isolated_quote(venue, oracle, pos)
         entry_tier = oracle.bracket_for(brackets, abs(pos.quantity) * pos.entry_price).bracket
         lp_tier = quote.bracket.bracket if quote.bracket is not None else None
-        rows.append([label, str(pos.quantity), str(pos.entry_price), str(pos.isolated_wallet),
-                     str(entry_tier), str(lp_tier), str(quote.liquidation_price),
-                     str(pos.liquidation_price)])
+        rows.append(
+            [
+                label,
+                str(pos.quantity),
+                str(pos.entry_price),
+                str(pos.isolated_wallet),
+                str(entry_tier),
+                str(lp_tier),
+                str(quote.liquidation_price),
+                str(pos.liquidation_price),
+            ]
+        )
+        tiers = f"tier {entry_tier} at entry, {lp_tier} at LP"
         ctx.equal(
-            f"{label}: LP of {pos.quantity} @ {pos.entry_price} (tier {entry_tier} at entry, {lp_tier} at LP)",
+            f"{label}: LP of {pos.quantity} @ {pos.entry_price} ({tiers})",
             expected=quote.liquidation_price,
             observed=pos.liquidation_price,
             tolerance=inst.tick_size,
@@ -111,15 +131,30 @@ async def test_isolated_liquidation_price(
         {
             "type": "table",
             "title": "Isolated positions",
-            "columns": ["case", "qty", "entry", "isolated wallet", "tier at entry", "tier at LP",
-                        "oracle LP", "venue LP"],
+            "columns": [
+                "case",
+                "qty",
+                "entry",
+                "isolated wallet",
+                "tier at entry",
+                "tier at LP",
+                "oracle LP",
+                "venue LP",
+            ],
             "rows": rows,
         },
     )
 
 
-@check("LIQ-002", needs={Capability.TRADE, Capability.READ_BRACKETS, Capability.CONTROL_PRICES,
-                         Capability.CONTROL_CLOCK})
+@check(
+    "LIQ-002",
+    needs={
+        Capability.TRADE,
+        Capability.READ_BRACKETS,
+        Capability.CONTROL_PRICES,
+        Capability.CONTROL_CLOCK,
+    },
+)
 async def test_cross_liquidation_price_two_symbols(
     venue: Venue, account: Account, control: VenueControl, oracle: ModuleType, ctx: CheckContext
 ) -> None:
@@ -143,14 +178,24 @@ async def test_cross_liquidation_price_two_symbols(
         positions = [p for p in await account.positions() if p.margin_mode is MarginMode.CROSS]
         balance = await account.balance()
         inputs = [
-            _input(oracle, p, await venue.brackets(p.symbol), (await venue.mark(p.symbol)).mark_price)
+            _input(
+                oracle, p, await venue.brackets(p.symbol), (await venue.mark(p.symbol)).mark_price
+            )
             for p in positions
         ]
         quotes = oracle.cross_liquidation(inputs, balance.cross_wallet_balance)
         for pos, quote in zip(positions, quotes, strict=True):
-            rows.append([phase, pos.symbol, str(pos.quantity), str(pos.entry_price),
-                         str(balance.cross_wallet_balance), str(quote.liquidation_price),
-                         str(pos.liquidation_price)])
+            rows.append(
+                [
+                    phase,
+                    pos.symbol,
+                    str(pos.quantity),
+                    str(pos.entry_price),
+                    str(balance.cross_wallet_balance),
+                    str(quote.liquidation_price),
+                    str(pos.liquidation_price),
+                ]
+            )
             ctx.equal(
                 f"{phase}: cross LP of {pos.symbol} {pos.quantity} @ {pos.entry_price}",
                 expected=quote.liquidation_price,
@@ -183,8 +228,7 @@ async def test_no_liquidation_on_last_price_wick(
     """
     pos = await open_isolated(account, BTC, Side.BUY, Decimal("0.05"), leverage=50)
     quote = await _isolated_quote(venue, oracle, pos)
-    lp = quote.liquidation_price
-    assert lp is not None  # noqa: S101 - a 50x long has a liquidation price
+    lp = need(quote.liquidation_price, "an oracle liquidation price for a 50x long")
     await control.set_depth_profile(BTC, "thin")
     # A resting bid 1 % below the LP, then a seller sweeping every bid down to it.
     inst = (await venue.instruments())[BTC]
@@ -202,17 +246,23 @@ async def test_no_liquidation_on_last_price_wick(
         marks.append((await venue.mark(BTC)).mark_price)
     events = [e for e in await venue.liquidations(BTC) if e.own]
     still = await position_of(account, BTC)
-    ctx.at_most("last price printed below the LP (precondition)", limit=lp,
-                observed=snapshot.last_price or Decimal(0), unit="USDT")
-    ctx.at_least("lowest mark during and after the wick stays above the LP", limit=lp,
-                 observed=min(marks), unit="USDT")
+    ctx.at_most(
+        "last price printed below the LP (precondition)",
+        limit=lp,
+        observed=snapshot.last_price or Decimal(0),
+        unit="USDT",
+    )
+    ctx.at_least(
+        "lowest mark during and after the wick stays above the LP",
+        limit=lp,
+        observed=min(marks),
+        unit="USDT",
+    )
     ctx.require(
         "no liquidation of the position",
         not events and still is not None and still.quantity == pos.quantity,
         expected=f"position {pos.quantity} intact, no liquidation",
-        observed=(
-            f"{len(events)} liquidation(s), position {still.quantity if still else 0}"
-        ),
+        observed=(f"{len(events)} liquidation(s), position {still.quantity if still else 0}"),
     )
     ctx.add_evidence(
         "wick",
@@ -245,17 +295,23 @@ async def test_liquidation_at_first_mark_beyond_lp(
     inst = (await venue.instruments())[BTC]
     pos = await open_isolated(account, BTC, Side.BUY, Decimal("0.05"), leverage=20)
     quote = await _isolated_quote(venue, oracle, pos)
-    lp = quote.liquidation_price
-    assert lp is not None  # noqa: S101 - a 20x long has a liquidation price
+    lp = need(quote.liquidation_price, "an oracle liquidation price for a 20x long")
     drive = await drive_to_liquidation(venue, account, BTC, lp * Decimal("0.985"), updates=150)
     ctx.add_evidence(
         "drive",
-        drive.evidence(BTC, "Index walked down through the liquidation price",
-                       hlines=[{"y": format(lp, "f"), "label": "oracle LP"}]),
+        drive.evidence(
+            BTC,
+            "Index walked down through the liquidation price",
+            hlines=[{"y": format(lp, "f"), "label": "oracle LP"}],
+        ),
     )
     event = drive.event
-    ctx.require("the position was liquidated", event is not None,
-                expected="a liquidation", observed="liquidated" if event else "none")
+    ctx.require(
+        "the position was liquidated",
+        event is not None,
+        expected="a liquidation",
+        observed="liquidated" if event else "none",
+    )
     if event is None:
         return
     held = [s.mark for s in drive.steps if s.position is not None]
@@ -298,24 +354,27 @@ async def test_liquidation_fee(
     unit = venue.rules.atomic_unit
     pos = await open_isolated(account, BTC, Side.BUY, Decimal("0.05"), leverage=20)
     quote = await _isolated_quote(venue, oracle, pos)
-    assert quote.liquidation_price is not None  # noqa: S101
+    lp = need(quote.liquidation_price, "an oracle liquidation price for a 20x long")
     since = venue.clock.now_ms()
-    drive = await drive_to_liquidation(
-        venue, account, BTC, quote.liquidation_price * Decimal("0.99"), updates=60
-    )
+    drive = await drive_to_liquidation(venue, account, BTC, lp * Decimal("0.99"), updates=60)
     event: LiquidationEvent | None = drive.event
-    ctx.require("the position was liquidated", event is not None,
-                expected="a liquidation", observed="liquidated" if event else "none")
-    if event is None or drive.before is None or drive.before.position is None:
+    ctx.require(
+        "the position was liquidated",
+        event is not None,
+        expected="a liquidation",
+        observed="liquidated" if event else "none",
+    )
+    if event is None:
         return
-    before = drive.before
+    before = need(drive.before, "the account just before the liquidating update")
+    before_position = need(before.position, f"the {BTC} position before its liquidation")
     fills = [f for f in await account.fills(BTC, since_ms=since) if f.liquidation]
     realized, commission = _liquidation_fills_total(fills)
     wallet_after = (await account.balance()).wallet_balance
     charged = -(wallet_after - before.balance.wallet_balance - realized + commission)
     book_notional = (event.avg_price or Decimal(0)) * event.filled_qty
     rate = inst.liquidation_fee_rate or Decimal(0)
-    surplus = before.position.isolated_wallet + realized - commission
+    surplus = before_position.isolated_wallet + realized - commission
     expected = oracle.round_to_unit(
         oracle.liquidation_fee(
             Decimal(1), book_notional, rate, surplus if venue.rules.liquidation_fee_capped else None
@@ -324,26 +383,60 @@ async def test_liquidation_fee(
         ROUND_HALF_UP,
     )
     recorded = -sum(
-        (r.amount for r in await account.income(symbol=BTC, since_ms=since)
-         if r.income_type.value == "INSURANCE_CLEAR"),
+        (
+            r.amount
+            for r in await account.income(symbol=BTC, since_ms=since)
+            if r.income_type.value == "INSURANCE_CLEAR"
+        ),
         Decimal(0),
     )
-    ctx.equal("fee taken from the wallet", expected=expected, observed=charged,
-              tolerance=unit, unit="USDT")
-    ctx.equal("fee in the income history (INSURANCE_CLEAR)", expected=expected,
-              observed=recorded, tolerance=unit, unit="USDT")
+    ctx.equal(
+        "fee taken from the wallet",
+        expected=expected,
+        observed=charged,
+        tolerance=unit,
+        unit="USDT",
+    )
+    ctx.equal(
+        "fee in the income history (INSURANCE_CLEAR)",
+        expected=expected,
+        observed=recorded,
+        tolerance=unit,
+        unit="USDT",
+    )
     if event.fee is not None:
-        ctx.equal("fee in the liquidation report", expected=expected, observed=event.fee,
-                  tolerance=unit, unit="USDT")
+        ctx.equal(
+            "fee in the liquidation report",
+            expected=expected,
+            observed=event.fee,
+            tolerance=unit,
+            unit="USDT",
+        )
     ctx.add_evidence(
         "liquidation",
         {
             "type": "table",
             "title": "Liquidation accounting",
-            "columns": ["liquidated qty", "avg price", "notional", "rate", "collateral left",
-                        "expected fee", "wallet change beyond PnL"],
-            "rows": [[str(event.filled_qty), str(event.avg_price), str(book_notional), str(rate),
-                      str(surplus), str(expected), str(charged)]],
+            "columns": [
+                "liquidated qty",
+                "avg price",
+                "notional",
+                "rate",
+                "collateral left",
+                "expected fee",
+                "wallet change beyond PnL",
+            ],
+            "rows": [
+                [
+                    str(event.filled_qty),
+                    str(event.avg_price),
+                    str(book_notional),
+                    str(rate),
+                    str(surplus),
+                    str(expected),
+                    str(charged),
+                ]
+            ],
         },
     )
     ctx.add_evidence("drive", drive.evidence(BTC, "Walk to liquidation"))
@@ -364,42 +457,79 @@ async def test_loss_capped_at_collateral(
     unit = venue.rules.atomic_unit
     pos = await open_isolated(account, BTC, Side.BUY, Decimal("0.05"), leverage=20)
     quote = await _isolated_quote(venue, oracle, pos)
-    bankruptcy = quote.bankruptcy_price
-    assert bankruptcy is not None  # noqa: S101
+    bankruptcy = need(quote.bankruptcy_price, "an oracle bankruptcy price for a 20x long")
     await control.set_depth_profile(BTC, "thin")
     collateral = pos.isolated_wallet
     wallet_before = (await account.balance()).wallet_balance
     fund_before = (await venue.insurance_fund()).balance
     index = (await venue.mark(BTC)).index_price
-    await control.set_price_path(BTC, PricePath(points=((0, index * Decimal("0.88")),), name="gap -12%"))
+    await control.set_price_path(
+        BTC, PricePath(points=((0, index * Decimal("0.88")),), name="gap -12%")
+    )
     await control.advance(venue.rules.mark_update_interval_ms)
     events = [e for e in await venue.liquidations(BTC) if e.own]
     gap_mark = (await venue.mark(BTC)).mark_price
     wallet_after = (await account.balance()).wallet_balance
     fund_after = (await venue.insurance_fund()).balance
-    ctx.require("the position was liquidated", bool(events),
-                expected="a liquidation", observed=f"{len(events)} liquidation(s)")
-    ctx.at_most("the gap took the mark through the bankruptcy price (precondition)",
-                limit=bankruptcy, observed=gap_mark, unit="USDT")
-    ctx.at_most("trader's loss (wallet before - after)", limit=collateral,
-                observed=wallet_before - wallet_after, tolerance=unit, unit="USDT")
+    ctx.require(
+        "the position was liquidated",
+        bool(events),
+        expected="a liquidation",
+        observed=f"{len(events)} liquidation(s)",
+    )
+    ctx.at_most(
+        "the gap took the mark through the bankruptcy price (precondition)",
+        limit=bankruptcy,
+        observed=gap_mark,
+        unit="USDT",
+    )
+    ctx.at_most(
+        "trader's loss (wallet before - after)",
+        limit=collateral,
+        observed=wallet_before - wallet_after,
+        tolerance=unit,
+        unit="USDT",
+    )
     ctx.at_least("trader's wallet after", limit=Decimal(0), observed=wallet_after, unit="USDT")
     if events and events[0].fee is not None and events[0].shortfall is not None:
         event = events[0]
-        ctx.at_least("shortfall recorded for a gap through bankruptcy", limit=unit,
-                     observed=event.shortfall or Decimal(0), unit="USDT")
-        ctx.equal("insurance fund change = fee - shortfall",
-                  expected=(event.fee or Decimal(0)) - (event.shortfall or Decimal(0)),
-                  observed=fund_after - fund_before, tolerance=unit, unit="USDT")
+        ctx.at_least(
+            "shortfall recorded for a gap through bankruptcy",
+            limit=unit,
+            observed=event.shortfall or Decimal(0),
+            unit="USDT",
+        )
+        ctx.equal(
+            "insurance fund change = fee - shortfall",
+            expected=(event.fee or Decimal(0)) - (event.shortfall or Decimal(0)),
+            observed=fund_after - fund_before,
+            tolerance=unit,
+            unit="USDT",
+        )
     ctx.add_evidence(
         "gap",
         {
             "type": "table",
             "title": "Gap through the bankruptcy price",
-            "columns": ["collateral", "bankruptcy price", "mark after gap", "wallet before",
-                        "wallet after", "fund change", "shortfall reported"],
-            "rows": [[str(collateral), str(bankruptcy), str(gap_mark), str(wallet_before),
-                      str(wallet_after), str(fund_after - fund_before),
-                      str(events[0].shortfall if events else None)]],
+            "columns": [
+                "collateral",
+                "bankruptcy price",
+                "mark after gap",
+                "wallet before",
+                "wallet after",
+                "fund change",
+                "shortfall reported",
+            ],
+            "rows": [
+                [
+                    str(collateral),
+                    str(bankruptcy),
+                    str(gap_mark),
+                    str(wallet_before),
+                    str(wallet_after),
+                    str(fund_after - fund_before),
+                    str(events[0].shortfall if events else None),
+                ]
+            ],
         },
     )

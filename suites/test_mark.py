@@ -12,7 +12,7 @@ from types import ModuleType
 
 from harness.checks import CheckContext, check
 from harness.model import PricePath, Side
-from harness.probes import MarkTracker, market, min_qty_for_notional, position_of
+from harness.probes import MarkTracker, market, min_qty_for_notional, need, position_of
 from harness.venue import Account, Capability, Venue, VenueControl
 
 SYMBOL = "BTCUSDT"
@@ -36,9 +36,7 @@ async def _sweep_bids(venue: Venue, control: VenueControl) -> Decimal:
     qty = sum((q for _, q in book.bids), Decimal(0))
     seller = await control.create_account(Decimal(10_000_000), label="wick seller")
     await seller.place_order(market(SYMBOL, Side.SELL, qty))
-    last = (await venue.mark(SYMBOL)).last_price
-    assert last is not None  # noqa: S101 - a trade just printed
-    return last
+    return need((await venue.mark(SYMBOL)).last_price, f"a last price in {SYMBOL} after the sweep")
 
 
 @check("MARK-001", needs=CONTROL)
@@ -69,9 +67,10 @@ async def test_mark_inside_band_under_fast_move(
         if distance > worst:
             worst, worst_obs = distance, obs
     end = tracker.observations[-1]
+    worst_at = (worst_obs.time_ms - tracker.start_ms) / 1000
     ctx.add_evidence("mark under a fast move", tracker.evidence("Mark, index, last and the band"))
     ctx.at_most(
-        f"largest distance of mark outside the band (at t={(worst_obs.time_ms - tracker.start_ms) / 1000:g} s)",
+        f"largest distance of mark outside the band (at t={worst_at:g} s)",
         limit=Decimal(0),
         observed=worst,
         tolerance=tick,
@@ -144,7 +143,9 @@ async def test_mark_follows_index_within_one_update(
     level = start.index
     for factor in (Decimal("0.95"), Decimal("1.05"), Decimal("0.97")):
         level = level * factor
-        await control.set_price_path(SYMBOL, PricePath(points=((0, level),), name=f"jump x{factor}"))
+        await control.set_price_path(
+            SYMBOL, PricePath(points=((0, level),), name=f"jump x{factor}")
+        )
         before = tracker.observations[-1].mark
         obs = await tracker.step()
         ctx.within(
@@ -176,14 +177,18 @@ async def test_pnl_and_margin_use_mark(
     inst = (await venue.instruments())[SYMBOL]
     unit = venue.rules.atomic_unit
     mark0 = (await venue.mark(SYMBOL)).mark_price
-    await account.place_order(market(SYMBOL, Side.BUY, min_qty_for_notional(inst, mark0, Decimal(20))))
+    await account.place_order(
+        market(SYMBOL, Side.BUY, min_qty_for_notional(inst, mark0, Decimal(20)))
+    )
     last = await _sweep_bids(venue, control)
     snapshot = await venue.mark(SYMBOL)
     pos = await position_of(account, SYMBOL)
     balance = await account.balance()
-    assert pos is not None  # noqa: S101 - the market buy just opened it
+    pos = need(pos, f"the {SYMBOL} position the market buy opened")
     mark = snapshot.mark_price
-    expected_upnl = oracle.round_to_unit(pos.quantity * (mark - pos.entry_price), unit, ROUND_HALF_EVEN)
+    expected_upnl = oracle.round_to_unit(
+        pos.quantity * (mark - pos.entry_price), unit, ROUND_HALF_EVEN
+    )
     expected_mm = oracle.maintenance_margin(await venue.brackets(SYMBOL), abs(pos.quantity) * mark)
     ctx.add_evidence(
         "prices",
@@ -191,8 +196,16 @@ async def test_pnl_and_margin_use_mark(
             "type": "table",
             "title": "Position after the wick",
             "columns": ["quantity", "entry", "mark", "last", "UPNL reported", "UPNL on mark"],
-            "rows": [[str(pos.quantity), str(pos.entry_price), str(mark), str(last),
-                      str(pos.unrealized_pnl), str(expected_upnl)]],
+            "rows": [
+                [
+                    str(pos.quantity),
+                    str(pos.entry_price),
+                    str(mark),
+                    str(last),
+                    str(pos.unrealized_pnl),
+                    str(expected_upnl),
+                ]
+            ],
         },
     )
     ctx.at_least(
@@ -201,10 +214,24 @@ async def test_pnl_and_margin_use_mark(
         observed=abs(mark - last),
         unit="USDT",
     )
-    ctx.equal("unrealized PnL = Q x (mark - entry)", expected=expected_upnl,
-              observed=pos.unrealized_pnl, tolerance=unit, unit="USDT")
-    ctx.equal("maintenance margin = MM(Q x mark)", expected=expected_mm,
-              observed=pos.maint_margin, tolerance=unit, unit="USDT")
-    ctx.equal("margin balance = wallet + UPNL on mark",
-              expected=balance.wallet_balance + expected_upnl,
-              observed=balance.margin_balance, tolerance=unit, unit="USDT")
+    ctx.equal(
+        "unrealized PnL = Q x (mark - entry)",
+        expected=expected_upnl,
+        observed=pos.unrealized_pnl,
+        tolerance=unit,
+        unit="USDT",
+    )
+    ctx.equal(
+        "maintenance margin = MM(Q x mark)",
+        expected=expected_mm,
+        observed=pos.maint_margin,
+        tolerance=unit,
+        unit="USDT",
+    )
+    ctx.equal(
+        "margin balance = wallet + UPNL on mark",
+        expected=balance.wallet_balance + expected_upnl,
+        observed=balance.margin_balance,
+        tolerance=unit,
+        unit="USDT",
+    )

@@ -18,6 +18,7 @@ from harness.probes import (
     limit,
     market,
     min_qty_for_notional,
+    need,
     passive_price,
     position_of,
 )
@@ -43,7 +44,9 @@ async def _instrument(venue: Venue, symbol: str = SYMBOL) -> Instrument:
     return (await venue.instruments())[symbol]
 
 
-def _exact_min_notional_order(inst: Instrument, best_bid: Decimal) -> tuple[Decimal, Decimal] | None:
+def _exact_min_notional_order(
+    inst: Instrument, best_bid: Decimal
+) -> tuple[Decimal, Decimal] | None:
     """An on-tick price below the best bid and an on-step quantity whose product is the minimum."""
     qty = max(inst.min_qty, inst.step_size)
     while qty <= inst.max_qty:
@@ -126,7 +129,9 @@ async def test_price_off_tick_rejected(venue: Venue, account: Account, ctx: Chec
     price = passive_price(inst, book, Side.BUY) + inst.tick_size / 2
     qty = min_qty_for_notional(inst, price)
     outcome = await attempt(account, limit(SYMBOL, Side.BUY, qty, price))
-    ctx.add_evidence("orders", _table([["half a tick off", str(price), str(qty), describe(outcome)]]))
+    ctx.add_evidence(
+        "orders", _table([["half a tick off", str(price), str(qty), describe(outcome)]])
+    )
     ctx.require(
         f"limit buy at {price} (tick {inst.tick_size}) is rejected",
         _rejected_with(outcome, {-4014, -1111}),
@@ -144,7 +149,9 @@ async def test_price_off_tick_rejected(venue: Venue, account: Account, ctx: Chec
 
 
 @check("ORD-003", needs={Capability.TRADE})
-async def test_quantity_off_step_rejected(venue: Venue, account: Account, ctx: CheckContext) -> None:
+async def test_quantity_off_step_rejected(
+    venue: Venue, account: Account, ctx: CheckContext
+) -> None:
     """A quantity that is not a multiple of the step size is rejected, never rounded.
 
     LOT_SIZE: (quantity - minQty) % stepSize == 0; Binance answers -1111 (too many decimals) or
@@ -157,7 +164,9 @@ async def test_quantity_off_step_rejected(venue: Venue, account: Account, ctx: C
     price = passive_price(inst, book, Side.BUY)
     qty = min_qty_for_notional(inst, price) + inst.step_size / 2
     outcome = await attempt(account, limit(SYMBOL, Side.BUY, qty, price))
-    ctx.add_evidence("orders", _table([["half a step off", str(price), str(qty), describe(outcome)]]))
+    ctx.add_evidence(
+        "orders", _table([["half a step off", str(price), str(qty), describe(outcome)]])
+    )
     ctx.require(
         f"limit buy of {qty} (step {inst.step_size}) is rejected",
         _rejected_with(outcome, {-1111, -4023}),
@@ -185,10 +194,10 @@ async def test_post_only_never_takes(venue: Venue, account: Account, ctx: CheckC
     """
     inst = await _instrument(venue)
     book = await venue.order_book(SYMBOL, 5)
-    assert book.best_ask is not None  # noqa: S101 - a market with no asks cannot be probed
-    qty = min_qty_for_notional(inst, book.best_ask)
+    best_ask = need(book.best_ask, f"an ask in {SYMBOL}")
+    qty = min_qty_for_notional(inst, best_ask)
     before = len(await account.fills(SYMBOL))
-    crossing = await attempt(account, limit(SYMBOL, Side.BUY, qty, book.best_ask, TimeInForce.GTX))
+    crossing = await attempt(account, limit(SYMBOL, Side.BUY, qty, best_ask, TimeInForce.GTX))
     fills = (await account.fills(SYMBOL))[before:]
     resting_price = passive_price(inst, book, Side.BUY)
     resting = await attempt(account, limit(SYMBOL, Side.BUY, qty, resting_price, TimeInForce.GTX))
@@ -196,7 +205,7 @@ async def test_post_only_never_takes(venue: Venue, account: Account, ctx: CheckC
         "orders",
         _table(
             [
-                ["post-only at the best ask", str(book.best_ask), str(qty), describe(crossing)],
+                ["post-only at the best ask", str(best_ask), str(qty), describe(crossing)],
                 ["post-only behind the bid", str(resting_price), str(qty), describe(resting)],
             ]
         ),
@@ -226,7 +235,9 @@ async def test_post_only_never_takes(venue: Venue, account: Account, ctx: CheckC
 
 
 @check("ORD-005", needs={Capability.TRADE})
-async def test_ioc_and_fok(venue: Venue, account: Account, oracle: ModuleType, ctx: CheckContext) -> None:
+async def test_ioc_and_fok(
+    venue: Venue, account: Account, oracle: ModuleType, ctx: CheckContext
+) -> None:
     """IOC fills what the book allows and cancels the rest; FOK fills all or nothing.
 
     IOC beyond the quantity at its limit must fill exactly the book-walk quantity and expire the
@@ -237,8 +248,7 @@ async def test_ioc_and_fok(venue: Venue, account: Account, oracle: ModuleType, c
     """
     inst = await _instrument(venue)
     book = await venue.order_book(SYMBOL, 50)
-    assert book.best_ask is not None  # noqa: S101 - a market with no asks cannot be probed
-    price = book.best_ask
+    price = need(book.best_ask, f"an ask in {SYMBOL}")
     walk_all = oracle.walk_book(book.asks, Decimal(10) ** 9, price, side=Side.BUY)
     qty = walk_all.filled_qty + 3 * inst.step_size
     expected_fill = oracle.walk_book(book.asks, qty, price, side=Side.BUY).filled_qty
@@ -246,21 +256,27 @@ async def test_ioc_and_fok(venue: Venue, account: Account, oracle: ModuleType, c
     open_after_ioc = await account.open_orders(SYMBOL)
 
     book2 = await venue.order_book(SYMBOL, 50)
-    assert book2.best_ask is not None  # noqa: S101
-    fok_price = book2.best_ask
+    fok_price = need(book2.best_ask, f"an ask in {SYMBOL} after the IOC")
     available = oracle.walk_book(book2.asks, Decimal(10) ** 9, fok_price, side=Side.BUY).filled_qty
     fok_big = await attempt(
         account, limit(SYMBOL, Side.BUY, available + inst.step_size, fok_price, TimeInForce.FOK)
     )
     fok_qty = max(min_qty_for_notional(inst, fok_price), inst.min_qty)
     fok_small_qty = min(fok_qty, available)
-    fok_small = await attempt(account, limit(SYMBOL, Side.BUY, fok_small_qty, fok_price, TimeInForce.FOK))
+    fok_small = await attempt(
+        account, limit(SYMBOL, Side.BUY, fok_small_qty, fok_price, TimeInForce.FOK)
+    )
     ctx.add_evidence(
         "orders",
         _table(
             [
                 ["IOC beyond the level", str(price), str(qty), describe(ioc)],
-                ["FOK beyond the level", str(fok_price), str(available + inst.step_size), describe(fok_big)],
+                [
+                    "FOK beyond the level",
+                    str(fok_price),
+                    str(available + inst.step_size),
+                    describe(fok_big),
+                ],
                 ["FOK within the level", str(fok_price), str(fok_small_qty), describe(fok_small)],
             ]
         ),
@@ -280,7 +296,9 @@ async def test_ioc_and_fok(venue: Venue, account: Account, oracle: ModuleType, c
     ctx.require(
         "FOK larger than the book at its limit fills nothing",
         _rejected_with(fok_big, {-5021})
-        or (isinstance(fok_big, Order) and fok_big.executed_qty == 0 and not fok_big.status.is_open),
+        or (
+            isinstance(fok_big, Order) and fok_big.executed_qty == 0 and not fok_big.status.is_open
+        ),
         expected="rejected -5021 (or expired unfilled)",
         observed=describe(fok_big),
     )
@@ -293,13 +311,15 @@ async def test_ioc_and_fok(venue: Venue, account: Account, oracle: ModuleType, c
 
 
 @check("ORD-006", needs={Capability.TRADE})
-async def test_reduce_only_never_grows_or_flips(venue: Venue, account: Account, ctx: CheckContext) -> None:
+async def test_reduce_only_never_grows_or_flips(
+    venue: Venue, account: Account, ctx: CheckContext
+) -> None:
     """A reduce-only order can neither grow a position nor flip it.
 
     A reduce-only order on the position's own side is rejected (Binance -2022); a reduce-only
     order larger than the position closes it and no more.
 
-    Source: binance-usdm-surface.md §4 (-2022, -4118); perp-mechanics.md §7 (liquidation orders are reduce-only)
+    Source: binance-usdm-surface.md §4 (-2022, -4118); perp-mechanics.md §7
     """
     inst = await _instrument(venue)
     mark = (await venue.mark(SYMBOL)).mark_price
@@ -317,7 +337,12 @@ async def test_reduce_only_never_grows_or_flips(venue: Venue, account: Account, 
             [
                 ["open long", "market", str(qty), describe(opened)],
                 ["reduce-only buy (would grow)", "market", str(qty), describe(grow)],
-                ["reduce-only sell of 2x the position", "market", str(2 * start_qty), describe(flip)],
+                [
+                    "reduce-only sell of 2x the position",
+                    "market",
+                    str(2 * start_qty),
+                    describe(flip),
+                ],
             ]
         ),
     )
@@ -413,30 +438,33 @@ async def test_fee_is_rate_times_notional(
     rates = await account.commission_rates(SYMBOL)
     unit = venue.rules.atomic_unit
     book = await venue.order_book(SYMBOL, 10)
-    assert book.asks and book.best_bid is not None and book.best_ask is not None  # noqa: S101
-    taker_qty = book.asks[0][1] + inst.step_size  # reaches a second level
+    taker_qty = need(book.asks[0] if book.asks else None, f"an ask in {SYMBOL}")[1] + inst.step_size
+    # one step more than the best level: the order reaches a second level
     start = len(await account.fills(SYMBOL))
     await account.place_order(market(SYMBOL, Side.BUY, taker_qty))
     taker_fills = (await account.fills(SYMBOL))[start:]
 
     # Maker side: rest an ask inside the spread and let another account lift it.
     book = await venue.order_book(SYMBOL, 10)
-    assert book.best_bid is not None and book.best_ask is not None  # noqa: S101
-    maker_price = book.best_ask - inst.tick_size
-    if maker_price <= book.best_bid:
-        maker_price = book.best_ask
+    best_bid = need(book.best_bid, f"a bid in {SYMBOL}")
+    best_ask = need(book.best_ask, f"an ask in {SYMBOL}")
+    maker_price = best_ask - inst.tick_size
+    if maker_price <= best_bid:
+        maker_price = best_ask
     maker_qty = min_qty_for_notional(inst, maker_price)
     start = len(await account.fills(SYMBOL))
     await account.place_order(limit(SYMBOL, Side.SELL, maker_qty, maker_price))
-    assert venue.control is not None  # noqa: S101 - needs CONTROL_ACCOUNTS
-    other = await venue.control.create_account(Decimal(1_000_000), label="ORD-008 taker")
+    control = need(venue.control, "a control interface (CONTROL_ACCOUNTS)")
+    other = await control.create_account(Decimal(1_000_000), label="ORD-008 taker")
     await other.place_order(market(SYMBOL, Side.BUY, maker_qty))
     maker_fills = (await account.fills(SYMBOL))[start:]
 
     rows = []
     for fill in taker_fills + maker_fills:
         rate = rates.maker if fill.maker else rates.taker
-        expected = oracle.round_to_unit(oracle.trading_fee(fill.qty, fill.price, rate), unit, ROUND_HALF_UP)
+        expected = oracle.round_to_unit(
+            oracle.trading_fee(fill.qty, fill.price, rate), unit, ROUND_HALF_UP
+        )
         role = "maker" if fill.maker else "taker"
         rows.append([role, str(fill.price), str(fill.qty), str(fill.commission), str(expected)])
         ctx.equal(

@@ -133,8 +133,8 @@ class SimInstrument:
     initial_price: Decimal
     fees: FeeRates
     depth: str = "normal"
-    feed_weights: tuple[Decimal, ...] = (D(1), D(1), D(1))
-    feed_noise_bps: Decimal = D(1)
+    feed_weights: tuple[Decimal, ...] = (Decimal(1), Decimal(1), Decimal(1))
+    feed_noise_bps: Decimal = Decimal(1)
 
 
 def default_instruments() -> dict[str, SimInstrument]:
@@ -184,17 +184,17 @@ class SimConfig:
     seed: int = 0
     instruments: dict[str, SimInstrument] = field(default_factory=default_instruments)
     defects: frozenset[str] = frozenset()
-    default_balance: Decimal = D(10000)
+    default_balance: Decimal = Decimal(10000)
     default_leverage: int = 20
     update_interval_ms: int = 1_000
     stale_feed_ms: int = 5_000
-    outlier_threshold: Decimal = D("0.05")
+    outlier_threshold: Decimal = Decimal("0.05")
     basis_samples: int = 30
     funding_interval_ms: int = 8 * 3_600_000
-    initial_funding_rate: Decimal = D("0.0001")
-    interest_rate: Decimal = D("0.0001")
+    initial_funding_rate: Decimal = Decimal("0.0001")
+    interest_rate: Decimal = Decimal("0.0001")
     price_decimals: int = 8
     balance_decimals: int = 8
-    insurance_fund: Decimal = D(1_000_000)
+    insurance_fund: Decimal = Decimal(1_000_000)
     liquidation_fee_capped: bool = True
-    market_maker_balance: Decimal = D(10) ** 12
+    market_maker_balance: Decimal = Decimal(10**12)

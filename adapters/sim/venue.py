@@ -261,7 +261,9 @@ class SimVenue:
         self._name = name
         self._clock = VirtualClock()
         self.engine = Engine(config, self._clock)
-        self._account = SimAccount(self, self.engine.create_account(config.default_balance, "trader"))
+        self._account = SimAccount(
+            self, self.engine.create_account(config.default_balance, "trader")
+        )
         self._control = SimControl(self)
         self._rules = VenueRules(
             mark_basis_samples=config.basis_samples,
@@ -376,8 +378,13 @@ async def open_sim_venue(config: VenueConfig) -> SimVenue:
     try:
         balance = Decimal(balance_text)
     except ArithmeticError:
-        msg = f"balance {balance_text!r} is not a number; give e.g. --option balance=10000"
-        raise ConfigError(msg) from None
+        balance = Decimal("NaN")
+    if not balance.is_finite() or balance < 0:
+        msg = (
+            f"balance {balance_text!r} must be a non-negative number of USDT; "
+            "give e.g. --venue-option balance=10000"
+        )
+        raise ConfigError(msg)
     venue = SimVenue(SimConfig(seed=config.seed, defects=defects, default_balance=balance))
     if config.scenario:
         await venue.control.load_scenario(config.scenario)

@@ -48,8 +48,15 @@ def exact(fn: Callable[_P, _R]) -> Callable[_P, _R]:
 
 
 def require_finite(name: str, value: Decimal) -> Decimal:
-    """Return ``value`` if it is a finite Decimal; raise ``TypeError``/``ValueError`` otherwise."""
+    """Return ``value`` as a finite Decimal (an ``int`` is accepted and converted).
+
+    Raises:
+        TypeError: ``value`` is a float, a bool or not a number (floats are not exact).
+        ValueError: ``value`` is NaN or infinite.
+    """
     received: object = value  # callers are typed, but a float must not slip through at runtime
+    if isinstance(received, int) and not isinstance(received, bool):
+        return Decimal(received)
     if not isinstance(received, Decimal):
         msg = (
             f"{name} must be a Decimal built from str or int, got {type(value).__name__} {value!r}"

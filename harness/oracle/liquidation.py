@@ -92,15 +92,16 @@ class PositionInput:
         if not self.symbol:
             msg = "symbol must not be empty"
             raise ValueError(msg)
-        if not require_finite("quantity", self.quantity) > 0:
-            msg = f"{self.symbol}: quantity={self.quantity} must be > 0 (the side gives the sign)"
-            raise ValueError(msg)
-        if not require_finite("entry_price", self.entry_price) > 0:
-            msg = f"{self.symbol}: entry_price={self.entry_price} must be > 0"
-            raise ValueError(msg)
-        if self.mark_price is not None and not require_finite("mark_price", self.mark_price) > 0:
-            msg = f"{self.symbol}: mark_price={self.mark_price} must be > 0"
-            raise ValueError(msg)
+        for name in ("quantity", "entry_price", "mark_price"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            value = require_finite(name, value)
+            if not value > 0:
+                hint = " (the side gives the sign)" if name == "quantity" else ""
+                msg = f"{self.symbol}: {name}={value} must be > 0{hint}"
+                raise ValueError(msg)
+            object.__setattr__(self, name, value)
         try:
             object.__setattr__(self, "brackets", require_contiguous(self.brackets))
         except ValueError as exc:
@@ -169,7 +170,7 @@ def liquidation_price_at_tier(
     Returns:
         The raw formula value; it may be ``<= 0`` (then there is no liquidation price).
     """
-    s = side.sign
+    s = PositionSide.parse(side).sign
     numerator = wallet - other_maintenance + other_upnl + cum - s * quantity * entry_price
     return numerator / (quantity * maint_margin_ratio - s * quantity)
 

@@ -23,7 +23,7 @@ _BPS = Decimal(10_000)
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BookWalk:
-    """Result of walking one side of a book.
+    """Result of walking one side of a book (§14 "forced flow vs depth").
 
     ``avg_price``/``worst_price`` are ``None`` when nothing filled; ``complete`` tells whether
     the whole requested quantity filled.

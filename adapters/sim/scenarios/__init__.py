@@ -54,7 +54,9 @@ class Scenario:
 
 def available() -> list[str]:
     folder = resources.files(__package__)
-    return sorted(p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json"))
+    return sorted(
+        p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")
+    )
 
 
 def load(name: str) -> Scenario:
