@@ -304,7 +304,8 @@ class CheckContext:
             more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
             tolerance = ""
             if first.tolerance not in (None, "0"):
-                tolerance = f" (tolerance {first.tolerance}{' ' + first.unit if first.unit else ''})"
+                unit = f" {first.unit}" if first.unit else ""
+                tolerance = f" (tolerance {first.tolerance}{unit})"
             msg = (
                 f"{first.label}: expected {first.expected}, observed {first.observed}"
                 f"{tolerance}{more}"

@@ -7,7 +7,7 @@ declared with ``@check`` are collected. Heavy work lives in :mod:`harness.record
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from types import ModuleType
 from typing import Any
 
@@ -190,6 +190,23 @@ def control(venue: Venue) -> VenueControl:
     if venue.control is None:
         pytest.skip(f"{venue.name} has no control interface")
     return venue.control
+
+
+@pytest.fixture
+def scenario(venue: Venue) -> Callable[[str], Awaitable[None]]:
+    """Load a named scenario into the venue: ``await scenario("fast-move")``.
+
+    Skips on venues that cannot load scenarios (testnets); the ``@pytest.mark.scenario(name)``
+    marker does the same before the check starts.
+    """
+    control = venue.control
+    if control is None:
+        pytest.skip(f"{venue.name} cannot load scenarios")
+
+    async def load(name: str) -> None:
+        await control.load_scenario(name)
+
+    return load
 
 
 @pytest.fixture

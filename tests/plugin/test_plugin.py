@@ -272,3 +272,37 @@ async def test_one(venue, ctx):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stdout.fnmatch_lines(["*unknown defect(s) does-not-exist; choose from:*"])
     assert not (pytester.path / "out").exists()
+
+
+def test_scenario_fixture_and_marker_load_simulator_scenarios(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_l=HEADER
+        + '''
+import pytest
+
+@check("MARK-911")
+async def test_fixture(venue, scenario, ctx):
+    """The fast-move scenario moves the index 8 % down.
+
+    Source: scenarios §0
+    """
+    start = (await venue.mark("BTCUSDT")).index_price
+    await scenario("fast-move")
+    await venue.control.advance(45_000)
+    end = (await venue.mark("BTCUSDT")).index_price
+    ctx.within("index end / start", low=Decimal("0.91"), high=Decimal("0.93"),
+               observed=end / start)
+
+@pytest.mark.scenario("thin-book")
+@check("MARK-912")
+async def test_marker(venue, ctx):
+    """The thin-book scenario leaves three levels a side.
+
+    Source: scenarios §0
+    """
+    book = await venue.order_book("BTCUSDT", 100)
+    ctx.equal("bid levels", expected=Decimal(3), observed=Decimal(len(book.bids)))
+'''
+    )
+    result = _run(pytester)
+    result.assert_outcomes(passed=2)
