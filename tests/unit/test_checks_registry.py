@@ -41,8 +41,8 @@ def test_docstring_needs_a_source_line() -> None:
 def test_check_must_be_async_and_take_ctx() -> None:
     with pytest.raises(CheckDefinitionError, match="must be an 'async def'"):
 
-        @check("ORD-991")
-        def not_async(ctx: CheckContext) -> None:  # type: ignore[arg-type]
+        @check("ORD-991")  # type: ignore[arg-type]
+        def not_async(ctx: CheckContext) -> None:
             """Rule.
 
             Source: §1

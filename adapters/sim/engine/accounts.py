@@ -165,6 +165,4 @@ class AccountState:
         return [p for p in self.positions.values() if p.qty != 0]
 
     def wallet_total(self) -> Decimal:
-        return self.cross_wallet + sum(
-            (p.isolated_wallet for p in self.positions.values()), ZERO
-        )
+        return self.cross_wallet + sum((p.isolated_wallet for p in self.positions.values()), ZERO)

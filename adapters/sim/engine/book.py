@@ -118,10 +118,11 @@ class OrderBook:
             price = -key if side.opposite is Side.BUY else key
             if limit is not None and (price > limit if side is Side.BUY else price < limit):
                 return
-            for order in list(levels.get(key, ())):
-                yield order
+            yield from list(levels.get(key, ()))
 
-    def available(self, side: Side, limit: Decimal | None, exclude_account: str | None = None) -> Decimal:
+    def available(
+        self, side: Side, limit: Decimal | None, exclude_account: str | None = None
+    ) -> Decimal:
         """Quantity an incoming ``side`` order could take up to ``limit``."""
         total = Decimal(0)
         for order in self.iter_matchable(side, limit):

@@ -70,6 +70,7 @@ class Engine:
         self._trade_seq = dict.fromkeys(config.instruments, 0)
         self._account_seq = 0
         self._update_count = 0
+        self._last_update_ms = clock.now_ms()  # construction counts as the update at its time
         self._dirty: set[str] = set()
         self._events: list[tuple[int, int, Callable[[], None]]] = []
         self._event_seq = 0
@@ -91,7 +92,9 @@ class Engine:
     def _initial_prices(self, symbol: str) -> PriceState:
         si = self.config.instruments[symbol]
         now = self.clock.now_ms()
-        rng = random.Random(self.config.seed * 1_000_003 + zlib.crc32(symbol.encode()))
+        rng = random.Random(  # noqa: S311 - a seeded simulation, not cryptography
+            self.config.seed * 1_000_003 + zlib.crc32(symbol.encode())
+        )
         interval = self.config.funding_interval_ms
         feeds = [
             Feed(name=f"{symbol}-src{i + 1}", weight=w, price=si.initial_price, updated_ms=now)
@@ -129,7 +132,9 @@ class Engine:
             msg = f"{wallet=} must be >= 0"
             raise ConfigError(msg)
         self._account_seq += 1
-        acct = self._add_account(f"acct-{self._account_seq}", label or f"account {self._account_seq}")
+        acct = self._add_account(
+            f"acct-{self._account_seq}", label or f"account {self._account_seq}"
+        )
         acct.cross_wallet = wallet
         if wallet:
             self.ledger.income(acct, IncomeType.TRANSFER, wallet, "", "deposit")
@@ -159,7 +164,12 @@ class Engine:
         """Process every scheduled event and update up to ``target_ms`` (the clock's driver)."""
         interval = self.config.update_interval_ms
         while True:
-            next_update = (self.clock.now_ms() // interval + 1) * interval
+            # The first boundary after the last update, and not behind the clock: an event that
+            # lands exactly on a boundary must not swallow that boundary's update.
+            next_update = max(
+                (self._last_update_ms // interval + 1) * interval,
+                -(-self.clock.now_ms() // interval) * interval,
+            )
             next_event = self._events[0][0] if self._events else None
             if next_event is not None and next_event <= min(next_update, target_ms):
                 at, _, action = heapq.heappop(self._events)
@@ -174,6 +184,7 @@ class Engine:
 
     def _update(self) -> None:
         now = self.clock.now_ms()
+        self._last_update_ms = now
         self._update_count += 1
         lagging_mark = self.has("mark-lags-index") and self._update_count % 5 != 0
         for symbol, state in self.prices.items():
@@ -195,7 +206,9 @@ class Engine:
                     state.compute_mark(now, mark_is_last=self.has("mark-is-last")), now
                 )
         self._dirty.clear()
-        self._scan()
+        # Liquidations at this update trade against other accounts' orders and move the last
+        # price: rescan (and remark) until no account is left at or below maintenance.
+        self.settle()
 
     def settle(self) -> None:
         """After a request or event: recompute marks that trades touched, then scan."""
@@ -282,8 +295,12 @@ class Engine:
             min_notional_inclusive=self.has("min-notional-off-by-one"),
         )
         cid = req.client_order_id
-        if cid is not None and cid in acct.client_ids and not self.has("duplicate-client-id-accepted"):
-            raise Rejected(-4116, "ClientOrderId is duplicated.")
+        if (
+            cid is not None
+            and cid in acct.client_ids
+            and not self.has("duplicate-client-id-accepted")
+        ):
+            raise Rejected(-4116, "clientOrderId is duplicated")
         reduce_only = req.reduce_only and not self.has("reduce-only-ignored")
         pos = acct.positions.get(req.symbol)
         pos_qty = pos.qty if pos else ZERO
@@ -352,12 +369,35 @@ class Engine:
         if increase <= 0:
             return
         ref = price if price is not None else self.mark(symbol)
+        # Isolated margin and the fee are taken at the fill prices: a sell fills at or above its
+        # limit (from the best bid down) and a market buy walks the asks. Price the check at the
+        # worst fill the book allows, or a fill can take more from the cross wallet than checked.
+        ref = max(ref, self._worst_fill(acct, symbol, side, qty, price))
         projected = (abs(pos.qty) - reducing + increase) * ref
         if projected > max_notional_for_leverage(inst.brackets, pos.leverage):
             raise Rejected(-2027, "Exceeded the maximum allowable position at current leverage.")
-        required = increase * ref / pos.leverage
+        # The fill also debits the commission from the cross wallet: reserve it at the taker rate
+        # (the worst case), or an isolated-only account can end with a negative cross wallet.
+        fee = qty * ref * self.config.instruments[symbol].fees.taker
+        required = increase * ref / pos.leverage + fee
         if self.ledger.available_balance(acct) < required:
             raise Rejected(-2019, "Margin is insufficient.")
+
+    def _worst_fill(
+        self, acct: AccountState, symbol: str, side: Side, qty: Decimal, limit: Decimal | None
+    ) -> Decimal:
+        """The highest price ``qty`` would fill at against the book now (0 if none)."""
+        book = self.books[symbol]
+        if side is Side.SELL:
+            bid = book.best_bid()
+            return bid if bid is not None and (limit is None or bid >= limit) else ZERO
+        worst, left = ZERO, qty
+        for order in book.iter_matchable(side, limit):
+            if order.account_id != acct.account_id:
+                worst, left = order.price, left - order.remaining
+                if left <= 0:
+                    break
+        return worst
 
     def match(self, acct: AccountState, rec: OrderRecord, limit: Decimal | None) -> None:
         """Take liquidity for ``rec`` up to ``limit``; self-trades expire the resting order."""
@@ -386,7 +426,9 @@ class Engine:
                     self._expire(resting)
                     continue
                 qty = min(qty, maker_qty)
-            self._trade(rec.symbol, resting.price, qty, taker=(acct, rec), maker=(maker_acct, maker_rec))
+            self._trade(
+                rec.symbol, resting.price, qty, taker=(acct, rec), maker=(maker_acct, maker_rec)
+            )
             book.reduce(resting, qty)
             if maker_rec.executed_qty >= maker_rec.orig_qty:
                 maker_rec.status = "FILLED"
@@ -523,7 +565,13 @@ class Engine:
         pos = acct.position(symbol, self.config.default_leverage)
         if abs(pos.qty) * self.mark(symbol) > max_notional_for_leverage(inst.brackets, leverage):
             raise Rejected(-2027, "Exceeded the maximum allowable position at current leverage.")
+        previous = pos.leverage
         pos.leverage = leverage
+        if leverage < previous and not acct.exempt and self.ledger.available_balance(acct) < 0:
+            # Lower leverage raises the margin of open orders and cross positions (Binance -2028).
+            pos.leverage = previous
+            msg = "Leverage is smaller than permitted: insufficient margin balance."
+            raise Rejected(-2028, msg)
         acct.leverages[symbol] = leverage
         return leverage
 

@@ -142,24 +142,26 @@ class Ledger:
     def liquidation_price(self, acct: AccountState, pos: PositionState) -> Decimal | None:
         """The liquidation price the venue reports for ``pos`` (its own formula, §6)."""
         inst = self.engine.instruments[pos.symbol]
-        common = {
-            "sign": pos.sign,
-            "qty": abs(pos.qty),
-            "entry": pos.entry,
-            "brackets": inst.brackets,
-            "entry_tier": self.engine.has("entry-tier-for-liquidation"),
-        }
-        if pos.margin_mode is MarginMode.ISOLATED:
-            return liquidation_price(wallet=pos.isolated_wallet, **common)  # type: ignore[arg-type]
+        entry_tier = self.engine.has("entry-tier-for-liquidation")
         other_upnl = ZERO
         other_mm = ZERO
-        if not self.engine.has("cross-ignores-other-positions"):
-            for other in self.cross_positions(acct):
-                if other is pos:
-                    continue
-                fig = self.figures(other)
-                other_upnl += fig.upnl
-                other_mm += fig.maint_margin
-        return liquidation_price(  # type: ignore[arg-type]
-            wallet=acct.cross_wallet, other_upnl=other_upnl, other_mm=other_mm, **common
+        if pos.margin_mode is MarginMode.ISOLATED:
+            wallet = pos.isolated_wallet
+        else:
+            wallet = acct.cross_wallet
+            if not self.engine.has("cross-ignores-other-positions"):
+                for other in self.cross_positions(acct):
+                    if other is not pos:
+                        fig = self.figures(other)
+                        other_upnl += fig.upnl
+                        other_mm += fig.maint_margin
+        return liquidation_price(
+            sign=pos.sign,
+            qty=abs(pos.qty),
+            entry=pos.entry,
+            brackets=inst.brackets,
+            wallet=wallet,
+            other_upnl=other_upnl,
+            other_mm=other_mm,
+            entry_tier=entry_tier,
         )

@@ -21,7 +21,15 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
 from adapters.sim.engine.accounts import AccountState, OrderRecord, PositionState, maint_margin
-from harness.model import IncomeType, MarginMode, OrderType, Side, TimeInForce, quantize_down, quantize_up
+from harness.model import (
+    IncomeType,
+    MarginMode,
+    OrderType,
+    Side,
+    TimeInForce,
+    quantize_down,
+    quantize_up,
+)
 
 if TYPE_CHECKING:
     from adapters.sim.engine.exchange import Engine
@@ -168,7 +176,9 @@ class LiquidationEngine:
             for _ in range(charges):
                 acct.cross_wallet -= fee
                 engine.insurance.cross_wallet += fee
-            engine.ledger.income(acct, IncomeType.INSURANCE_CLEAR, -fee, symbol, rec.client_order_id)
+            engine.ledger.income(
+                acct, IncomeType.INSURANCE_CLEAR, -fee, symbol, rec.client_order_id
+            )
         self.records.append(
             LiquidationRecord(
                 account_id=acct.account_id,
@@ -196,16 +206,29 @@ class LiquidationEngine:
         fund = engine.insurance
         symbol = rec.symbol
         take = engine.new_record(
-            fund, symbol=symbol, side=side.opposite, type_=OrderType.LIMIT, qty=qty,
-            price=price, tif=TimeInForce.IOC, liquidation=True,
+            fund,
+            symbol=symbol,
+            side=side.opposite,
+            type_=OrderType.LIMIT,
+            qty=qty,
+            price=price,
+            tif=TimeInForce.IOC,
+            liquidation=True,
         )
         trade_id = engine.next_trade_id(symbol)
         engine.apply_fill(fund, take, price, qty, maker=True, trade_id=trade_id)
         engine.apply_fill(acct, rec, price, qty, maker=False, trade_id=trade_id)
         before = fund.cross_wallet
         offload = engine.new_record(
-            fund, symbol=symbol, side=side, type_=OrderType.MARKET, qty=qty, price=None,
-            tif=None, reduce_only=True, liquidation=True,
+            fund,
+            symbol=symbol,
+            side=side,
+            type_=OrderType.MARKET,
+            qty=qty,
+            price=None,
+            tif=None,
+            reduce_only=True,
+            liquidation=True,
         )
         engine.match(fund, offload, None)
         return max(before - fund.cross_wallet, ZERO)

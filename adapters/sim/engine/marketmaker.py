@@ -34,7 +34,9 @@ class MarketMaker:
             s: DEPTH_PROFILES[si.depth] for s, si in engine.config.instruments.items()
         }
         self._rng = {
-            s: random.Random(engine.config.seed * 7_919 + zlib.crc32(s.encode()))
+            s: random.Random(  # noqa: S311 - a seeded simulation, not cryptography
+                engine.config.seed * 7_919 + zlib.crc32(s.encode())
+            )
             for s in engine.config.instruments
         }
         self._stale: set[str] = set(engine.config.instruments)
@@ -42,7 +44,9 @@ class MarketMaker:
     def set_profile(self, symbol: str, name: str) -> None:
         profile = DEPTH_PROFILES.get(name)
         if profile is None:
-            msg = f"unknown depth profile {name!r}; choose from: {', '.join(sorted(DEPTH_PROFILES))}"
+            msg = (
+                f"unknown depth profile {name!r}; choose from: {', '.join(sorted(DEPTH_PROFILES))}"
+            )
             raise ConfigError(msg)
         self.profiles[symbol] = profile
         self.requote(symbol)

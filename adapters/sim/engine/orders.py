@@ -83,13 +83,16 @@ def validate_order(
     if not req.reduce_only:
         notional = (price if price is not None else reference_price) * qty
         too_small = (
-            notional <= inst.min_notional if min_notional_inclusive else notional < inst.min_notional
+            notional <= inst.min_notional
+            if min_notional_inclusive
+            else notional < inst.min_notional
         )
         if too_small:
             minimum = format(inst.min_notional.normalize(), "f")
             raise Rejected(
                 -4164,
-                f"Order's notional must be no smaller than {minimum} (unless you choose reduce only).",
+                f"Order's notional must be no smaller than {minimum} "
+                "(unless you choose reduce only).",
             )
 
     cid = req.client_order_id

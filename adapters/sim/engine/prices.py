@@ -113,7 +113,9 @@ class PriceState:
 
     def compute_mark(self, now_ms: int, *, mark_is_last: bool = False) -> Decimal:
         tau = Decimal(max(self.next_funding_ms - now_ms, 0))
-        self.p1 = self.index * (1 + self.last_funding_rate * tau / Decimal(self.funding_interval_ms))
+        self.p1 = self.index * (
+            1 + self.last_funding_rate * tau / Decimal(self.funding_interval_ms)
+        )
         self.p2 = self.index + self.ma_basis()
         if mark_is_last:
             return self.round(self.last_price)

@@ -82,11 +82,15 @@ def _wick_action(engine: Engine, symbol: str, wick: WickEvent) -> Callable[[], N
             return
         trader = _trader(engine)
         rec = engine.new_record(
-            trader, symbol=symbol, side=wick.side, type_=OrderType.MARKET, qty=qty, price=None,
+            trader,
+            symbol=symbol,
+            side=wick.side,
+            type_=OrderType.MARKET,
+            qty=qty,
+            price=None,
             tif=None,
         )
         engine.match(trader, rec, None)
         rec.status = "FILLED" if rec.executed_qty >= qty else "EXPIRED"
 
     return act
-
