@@ -44,6 +44,7 @@ __all__ = [
     "dec",
     "quantize_down",
     "quantize_up",
+    "tile_brackets",
 ]
 
 ZERO = Decimal(0)
@@ -160,6 +161,29 @@ class Bracket:
         return self.notional_floor <= notional < self.notional_cap
 
 
+def tile_brackets(brackets: Sequence[Bracket]) -> tuple[Bracket, ...]:
+    """Sort brackets by floor and require them to tile ``[0, last cap)`` (perp-mechanics.md §4).
+
+    Raises:
+        ValueError: empty, not starting at 0, or with a gap or overlap between brackets.
+    """
+    if not brackets:
+        msg = "brackets must not be empty"
+        raise ValueError(msg)
+    ordered = sorted(brackets, key=lambda b: b.notional_floor)
+    if ordered[0].notional_floor != 0:
+        msg = f"the first bracket starts at {ordered[0].notional_floor}, not 0"
+        raise ValueError(msg)
+    for lower, upper in itertools.pairwise(ordered):
+        if lower.notional_cap != upper.notional_floor:
+            msg = (
+                f"bracket {lower.bracket} ends at {lower.notional_cap} but bracket "
+                f"{upper.bracket} starts at {upper.notional_floor}"
+            )
+            raise ValueError(msg)
+    return tuple(ordered)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Instrument:
     """A linear perpetual contract and its filters."""
@@ -185,21 +209,11 @@ class Instrument:
             if not getattr(self, name) > 0:
                 msg = f"{self.symbol}: {name}={getattr(self, name)} must be > 0"
                 raise ValueError(msg)
-        if not self.brackets:
-            msg = f"{self.symbol}: brackets must not be empty"
-            raise ValueError(msg)
-        ordered = sorted(self.brackets, key=lambda b: b.notional_floor)
-        if ordered[0].notional_floor != 0:
-            msg = f"{self.symbol}: the first bracket must start at notional 0"
-            raise ValueError(msg)
-        for lower, upper in itertools.pairwise(ordered):
-            if lower.notional_cap != upper.notional_floor:
-                msg = (
-                    f"{self.symbol}: bracket {lower.bracket} ends at {lower.notional_cap} but "
-                    f"bracket {upper.bracket} starts at {upper.notional_floor}"
-                )
-                raise ValueError(msg)
-        object.__setattr__(self, "brackets", tuple(ordered))
+        try:
+            object.__setattr__(self, "brackets", tile_brackets(self.brackets))
+        except ValueError as exc:
+            msg = f"{self.symbol}: {exc}"
+            raise ValueError(msg) from None
 
     def on_tick(self, price: Decimal) -> bool:
         return (price - self.min_price) % self.tick_size == 0

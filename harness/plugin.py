@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import pytest_asyncio
@@ -32,63 +32,50 @@ def _spec(item: pytest.Item) -> CheckSpec | None:
     return spec if isinstance(spec, CheckSpec) else None
 
 
+class _Option(NamedTuple):
+    flags: tuple[str, ...]
+    dest: str
+    help: str
+    metavar: str | None = None
+    repeatable: bool = False
+    ini_default: str = ""
+
+
+# Every command-line option has an ini twin named like its dest.
+_OPTIONS = (
+    _Option(("--venue",), "perpcheck_venue", "venue to check (default: sim)", ini_default="sim"),
+    _Option(("--seed",), "perpcheck_seed", "run seed (default: random, recorded in run.json)"),
+    _Option(("--defect",), "perpcheck_defects", "inject a named simulator defect", "NAME", True),
+    _Option(("--scenario",), "perpcheck_scenario", "simulator scenario to load for each check"),
+    _Option(
+        ("--report-dir", "--perpcheck-report"),
+        "perpcheck_report_dir",
+        "where run folders are written (default: ./reports)",
+        "DIR",
+        ini_default="reports",
+    ),
+    _Option(("--run-id",), "perpcheck_run_id", "run folder name (default: time, venue, seed)"),
+    _Option(
+        ("--venue-option",), "perpcheck_venue_options", "venue option KEY=VALUE", "KEY=VALUE", True
+    ),
+)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("perpcheck", "perpcheck conformance checks")
-    group.addoption(
-        "--venue",
-        dest="perpcheck_venue",
-        default=None,
-        help="venue to run checks against (default: sim; see 'perpcheck venues')",
-    )
-    parser.addini("perpcheck_venue", "default venue for perpcheck checks", default="sim")
-    group.addoption(
-        "--seed",
-        dest="perpcheck_seed",
-        default=None,
-        help="run seed (default: random, recorded in run.json); each check derives its own",
-    )
-    parser.addini("perpcheck_seed", "default run seed for perpcheck checks", default="")
-    group.addoption(
-        "--defect",
-        dest="perpcheck_defects",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="run the simulator with a named defect (repeatable)",
-    )
-    parser.addini("perpcheck_defects", "defects to inject into the simulator", type="args")
-    group.addoption(
-        "--scenario",
-        dest="perpcheck_scenario",
-        default=None,
-        help="scenario to load into a simulated venue before each check",
-    )
-    parser.addini("perpcheck_scenario", "default scenario for simulated venues", default="")
-    group.addoption(
-        "--report-dir",
-        "--perpcheck-report",
-        dest="perpcheck_report_dir",
-        default=None,
-        metavar="DIR",
-        help="where run folders are written (default: ./reports)",
-    )
-    parser.addini("perpcheck_report_dir", "where perpcheck run folders go", default="reports")
-    group.addoption(
-        "--run-id",
-        dest="perpcheck_run_id",
-        default=None,
-        help="name of the run folder (default: UTC time, venue and seed)",
-    )
-    parser.addini("perpcheck_run_id", "name of the run folder", default="")
-    group.addoption(
-        "--venue-option",
-        dest="perpcheck_venue_options",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="venue-specific option, e.g. balance=10000 (repeatable)",
-    )
-    parser.addini("perpcheck_venue_options", "venue options KEY=VALUE", type="args")
+    for option in _OPTIONS:
+        group.addoption(
+            *option.flags,
+            dest=option.dest,
+            action="append" if option.repeatable else "store",
+            default=[] if option.repeatable else None,
+            metavar=option.metavar,
+            help=option.help,
+        )
+        if option.repeatable:
+            parser.addini(option.dest, option.help, type="args")
+        else:
+            parser.addini(option.dest, option.help, default=option.ini_default)
 
 
 def pytest_configure(config: pytest.Config) -> None:

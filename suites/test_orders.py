@@ -40,6 +40,33 @@ def _rejected_with(outcome: Order | Rejected, codes: set[int]) -> bool:
     return isinstance(outcome, Rejected) and outcome.code in codes
 
 
+async def _expect_filter_rejection(
+    account: Account,
+    ctx: CheckContext,
+    label: str,
+    price: Decimal,
+    qty: Decimal,
+    codes: set[int],
+) -> None:
+    """Send a resting limit buy that breaks a filter; it must be rejected and leave nothing."""
+    outcome = await attempt(account, limit(SYMBOL, Side.BUY, qty, price))
+    ctx.add_evidence("orders", _table([[label, str(price), str(qty), describe(outcome)]]))
+    ctx.require(
+        f"limit buy of {qty} @ {price}, {label}, is rejected",
+        _rejected_with(outcome, codes),
+        expected="rejected " + " or ".join(str(c) for c in sorted(codes, reverse=True)),
+        observed=describe(outcome),
+    )
+    left = await account.open_orders(SYMBOL)
+    ctx.require(
+        "no order rests after the rejection",
+        not left,
+        expected="no open orders",
+        observed=f"{len(left)} open order(s)",
+    )
+    await account.cancel_all(SYMBOL)
+
+
 async def _instrument(venue: Venue, symbol: str = SYMBOL) -> Instrument:
     return (await venue.instruments())[symbol]
 
@@ -127,25 +154,14 @@ async def test_price_off_tick_rejected(venue: Venue, account: Account, ctx: Chec
     inst = await _instrument(venue)
     book = await venue.order_book(SYMBOL, 5)
     price = passive_price(inst, book, Side.BUY) + inst.tick_size / 2
-    qty = min_qty_for_notional(inst, price)
-    outcome = await attempt(account, limit(SYMBOL, Side.BUY, qty, price))
-    ctx.add_evidence(
-        "orders", _table([["half a tick off", str(price), str(qty), describe(outcome)]])
+    await _expect_filter_rejection(
+        account,
+        ctx,
+        f"half a tick off (tick {inst.tick_size})",
+        price,
+        min_qty_for_notional(inst, price),
+        {-4014, -1111},
     )
-    ctx.require(
-        f"limit buy at {price} (tick {inst.tick_size}) is rejected",
-        _rejected_with(outcome, {-4014, -1111}),
-        expected="rejected -4014 or -1111",
-        observed=describe(outcome),
-    )
-    left = await account.open_orders(SYMBOL)
-    ctx.require(
-        "no order rests after the rejection",
-        not left,
-        expected="no open orders",
-        observed=f"{len(left)} open order(s)",
-    )
-    await account.cancel_all(SYMBOL)
 
 
 @check("ORD-003", needs={Capability.TRADE})
@@ -162,25 +178,14 @@ async def test_quantity_off_step_rejected(
     inst = await _instrument(venue)
     book = await venue.order_book(SYMBOL, 5)
     price = passive_price(inst, book, Side.BUY)
-    qty = min_qty_for_notional(inst, price) + inst.step_size / 2
-    outcome = await attempt(account, limit(SYMBOL, Side.BUY, qty, price))
-    ctx.add_evidence(
-        "orders", _table([["half a step off", str(price), str(qty), describe(outcome)]])
+    await _expect_filter_rejection(
+        account,
+        ctx,
+        f"half a step off (step {inst.step_size})",
+        price,
+        min_qty_for_notional(inst, price) + inst.step_size / 2,
+        {-1111, -4023},
     )
-    ctx.require(
-        f"limit buy of {qty} (step {inst.step_size}) is rejected",
-        _rejected_with(outcome, {-1111, -4023}),
-        expected="rejected -1111 or -4023",
-        observed=describe(outcome),
-    )
-    left = await account.open_orders(SYMBOL)
-    ctx.require(
-        "no order rests after the rejection",
-        not left,
-        expected="no open orders",
-        observed=f"{len(left)} open order(s)",
-    )
-    await account.cancel_all(SYMBOL)
 
 
 @check("ORD-004", needs={Capability.TRADE})

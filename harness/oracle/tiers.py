@@ -6,13 +6,12 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from harness.errors import ConfigError, NoSolution
-from harness.model import Bracket
+from harness.model import Bracket, tile_brackets
 from harness.oracle._exact import exact, require_finite
 
 __all__ = [
@@ -87,18 +86,7 @@ def require_contiguous(brackets: Sequence[Bracket]) -> tuple[Bracket, ...]:
     Raises:
         ValueError: empty, not starting at 0, or with a gap or overlap between brackets.
     """
-    ordered = _ordered(brackets)
-    if ordered[0].notional_floor != 0:
-        msg = f"the first bracket starts at {ordered[0].notional_floor}, not 0"
-        raise ValueError(msg)
-    for lower, upper in itertools.pairwise(ordered):
-        if lower.notional_cap != upper.notional_floor:
-            msg = (
-                f"bracket {lower.bracket} ends at {lower.notional_cap} but bracket "
-                f"{upper.bracket} starts at {upper.notional_floor}"
-            )
-            raise ValueError(msg)
-    return tuple(ordered)
+    return tile_brackets(brackets)
 
 
 @exact
