@@ -16,7 +16,9 @@ from typing import NewType
 
 __all__ = [
     "ZERO",
+    "AdlEvent",
     "Balance",
+    "BandStep",
     "BookSnapshot",
     "Bracket",
     "CheckId",
@@ -24,11 +26,15 @@ __all__ = [
     "FeeRates",
     "Fill",
     "FundingEvent",
+    "FundingInfo",
     "IncomeRecord",
     "IncomeType",
     "Instrument",
     "InsuranceFund",
+    "LiquidationBand",
     "LiquidationEvent",
+    "LiquidationPolicy",
+    "LiquidationVariant",
     "MarginMode",
     "MarkSnapshot",
     "Order",
@@ -125,6 +131,39 @@ class IncomeType(enum.StrEnum):
     INSURANCE_CLEAR = "INSURANCE_CLEAR"  # liquidation clearance fee, as Binance names it
 
 
+class LiquidationVariant(enum.StrEnum):
+    """How a venue reduces a position below maintenance (perp-mechanics.md §7)."""
+
+    TIER_STEP_DOWN = "tier-step-down"  # Binance/Bybit/OKX: just enough to a lower tier / margin
+    FRACTION = "fraction"  # Hyperliquid: fixed slices of large positions, cooldown, backstop
+    FULL = "full"  # the whole position at once
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiquidationPolicy:
+    """A symbol's partial-liquidation rule and its parameters (§7(a)).
+
+    ``fraction`` slices ``slice_fraction`` of positions whose notional exceeds
+    ``slice_min_notional``; within ``cooldown_ms`` after a slice, liquidation orders are for the
+    whole position; below ``backstop_ratio`` x maintenance the backstop (insurance fund) takes
+    the position over. The other variants ignore these fields.
+    """
+
+    variant: LiquidationVariant = LiquidationVariant.FULL
+    slice_fraction: Decimal = Decimal("0.2")
+    slice_min_notional: Decimal = Decimal(100_000)
+    cooldown_ms: int = 30_000
+    backstop_ratio: Decimal = Decimal(2) / Decimal(3)
+
+    def __post_init__(self) -> None:
+        if not Decimal(0) < self.slice_fraction <= 1:
+            msg = f"{self.slice_fraction=} must be in (0, 1]"
+            raise ValueError(msg)
+        if self.cooldown_ms < 0:
+            msg = f"{self.cooldown_ms=} must be >= 0"
+            raise ValueError(msg)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Bracket:
     """One maintenance tier: notional in ``[notional_floor, notional_cap)``.
@@ -203,6 +242,7 @@ class Instrument:
     brackets: tuple[Bracket, ...]
     liquidation_fee_rate: Decimal | None = None
     funding_interval_hours: int = 8
+    liquidation: LiquidationPolicy = field(default_factory=LiquidationPolicy)
 
     def __post_init__(self) -> None:
         for name in ("tick_size", "step_size", "min_qty", "min_price"):
@@ -402,6 +442,73 @@ class FundingEvent:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FundingInfo:
+    """A symbol's funding parameters as the venue announces them (Binance ``fundingInfo``).
+
+    Rates are per 8 hours before interval scaling (§3(a) 2025 rule: the settled rate is the
+    8-hour formula divided by ``8 / interval_hours``). A pending interval change applies from
+    ``pending_effective_ms``, announced at ``pending_announced_ms``.
+    """
+
+    symbol: str
+    interval_hours: int
+    interest_rate: Decimal
+    clamp: Decimal
+    cap: Decimal
+    floor: Decimal
+    impact_margin_notional: Decimal
+    next_funding_time_ms: int
+    pending_interval_hours: int | None = None
+    pending_effective_ms: int | None = None
+    pending_announced_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BandStep:
+    """One forced reduction in a liquidation band: at ``mark``, close ``close_qty``."""
+
+    mark: Decimal
+    close_qty: Decimal
+    remaining_qty: Decimal
+    bracket_before: int
+    bracket_after: int | None  # None once nothing remains
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiquidationBand:
+    """The marks and steps between the first forced reduction and full closure (§13, guide 4).
+
+    Computed for the current position, brackets and collateral, assuming each step fills at its
+    trigger mark; ``steps`` are in the order the mark would reach them.
+    """
+
+    symbol: str
+    quantity: Decimal  # signed, as the position
+    steps: tuple[BandStep, ...]
+
+    @property
+    def first_mark(self) -> Decimal | None:
+        return self.steps[0].mark if self.steps else None
+
+    @property
+    def last_mark(self) -> Decimal | None:
+        return self.steps[-1].mark if self.steps else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdlEvent:
+    """An auto-deleveraging fill: an opposite position closed at the bankruptcy price (§9)."""
+
+    symbol: str
+    side: Side  # the deleveraged account's closing side
+    quantity: Decimal
+    price: Decimal
+    time_ms: int
+    own: bool
+    rank: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LiquidationEvent:
     """A forced order (Binance ``forceOrder``), with what the venue discloses about it.
 
@@ -422,6 +529,8 @@ class LiquidationEvent:
     fee: Decimal | None = None
     shortfall: Decimal | None = None
     taken_over_qty: Decimal = ZERO
+    partial: bool = False  # the position was reduced, not closed
+    adl_qty: Decimal = ZERO  # closed against opposite positions by auto-deleveraging
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,16 +20,20 @@ from typing import Protocol, runtime_checkable
 from harness.clock import Clock
 from harness.errors import ConfigError
 from harness.model import (
+    AdlEvent,
     Balance,
     BookSnapshot,
     Bracket,
     ClientOrderId,
     FeeRates,
     Fill,
+    FundingEvent,
+    FundingInfo,
     IncomeRecord,
     IncomeType,
     Instrument,
     InsuranceFund,
+    LiquidationBand,
     LiquidationEvent,
     MarginMode,
     MarkSnapshot,
@@ -63,10 +67,14 @@ class Capability(enum.StrEnum):
     READ_BRACKETS = "READ_BRACKETS"
     READ_LIQUIDATIONS = "READ_LIQUIDATIONS"
     READ_INSURANCE = "READ_INSURANCE"
+    READ_FUNDING = "READ_FUNDING"
+    READ_BAND = "READ_BAND"
     CONTROL_CLOCK = "CONTROL_CLOCK"
     CONTROL_PRICES = "CONTROL_PRICES"
     CONTROL_ACCOUNTS = "CONTROL_ACCOUNTS"
     CONTROL_SCENARIO = "CONTROL_SCENARIO"
+    CONTROL_FUNDING = "CONTROL_FUNDING"
+    CONTROL_INSURANCE = "CONTROL_INSURANCE"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -152,6 +160,15 @@ class Account(Protocol):
 
     async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None: ...
 
+    async def add_isolated_margin(self, symbol: str, amount: Decimal) -> None:
+        """Move ``amount`` from the cross wallet into the isolated position's margin
+        (negative: take it back; Binance ``POST /fapi/v1/positionMargin``)."""
+        ...
+
+    async def liquidation_band(self, symbol: str) -> LiquidationBand | None:
+        """The venue's own liquidation band for this account's position (``READ_BAND``)."""
+        ...
+
 
 @runtime_checkable
 class VenueControl(Protocol):
@@ -176,6 +193,18 @@ class VenueControl(Protocol):
     async def load_scenario(self, name: str) -> None: ...
 
     def scenarios(self) -> list[str]: ...
+
+    async def set_insurance_fund(self, balance: Decimal) -> None:
+        """Set the insurance fund's balance (e.g. empty it to exercise auto-deleveraging)."""
+        ...
+
+    async def schedule_funding_interval(self, symbol: str, hours: int, effective_ms: int) -> None:
+        """Announce a funding-interval change now, effective at a funding boundary."""
+        ...
+
+    async def set_quote_skew(self, symbol: str, bps: Decimal) -> None:
+        """Shift the market maker's quotes by ``bps`` of the index (a persistent premium)."""
+        ...
 
 
 @runtime_checkable
@@ -215,6 +244,18 @@ class Venue(Protocol):
     ) -> list[LiquidationEvent]: ...
 
     async def insurance_fund(self) -> InsuranceFund: ...
+
+    async def adl_events(
+        self, symbol: str | None = None, since_ms: int | None = None
+    ) -> list[AdlEvent]: ...
+
+    async def funding_history(
+        self, symbol: str, since_ms: int | None = None
+    ) -> list[FundingEvent]:
+        """Settled funding rates, oldest first (Binance ``GET /fapi/v1/fundingRate``)."""
+        ...
+
+    async def funding_info(self, symbol: str) -> FundingInfo: ...
 
     def account(self) -> Account: ...
 

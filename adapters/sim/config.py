@@ -88,7 +88,9 @@ class DepthProfile:
     """How the seeded market maker quotes around the index.
 
     Level ``i`` (0-based) sits ``half_spread_bps + i * level_spacing_bps`` from the index and
-    carries ``base_notional * growth**i`` of quote currency, jittered by ``±jitter``.
+    carries ``base_notional * growth**i`` of quote currency, jittered by ``±jitter``. Quotes are
+    refreshed when the index has moved ``requote_bps`` from where they were centred (or they
+    traded), as a real maker does not requote on sub-basis-point noise.
     """
 
     name: str
@@ -98,6 +100,7 @@ class DepthProfile:
     base_notional: Decimal
     growth: Decimal
     jitter: Decimal
+    requote_bps: Decimal = Decimal(1)  # requote when the index moved this far from the quotes
 
 
 DEPTH_PROFILES: dict[str, DepthProfile] = {

@@ -20,16 +20,20 @@ from adapters.sim.engine.scenario import apply_scenario
 from harness.clock import VirtualClock
 from harness.errors import ConfigError
 from harness.model import (
+    AdlEvent,
     Balance,
     BookSnapshot,
     Bracket,
     ClientOrderId,
     FeeRates,
     Fill,
+    FundingEvent,
+    FundingInfo,
     IncomeRecord,
     IncomeType,
     Instrument,
     InsuranceFund,
+    LiquidationBand,
     LiquidationEvent,
     MarginMode,
     MarkSnapshot,
@@ -225,6 +229,13 @@ class SimAccount:
     async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
         self._engine.set_margin_mode(self.account_id, symbol, mode)
 
+    async def add_isolated_margin(self, symbol: str, amount: Decimal) -> None:
+        self._engine.add_isolated_margin(self.account_id, symbol, amount)
+
+    async def liquidation_band(self, symbol: str) -> LiquidationBand | None:
+        self._engine.instrument(symbol)
+        return self._engine.liquidator.band(self._state, symbol)
+
 
 class SimControl:
     """Control of the simulated market (the ``CONTROL_*`` capabilities)."""
@@ -252,6 +263,21 @@ class SimControl:
 
     def scenarios(self) -> list[str]:
         return scenarios.available()
+
+    async def set_insurance_fund(self, balance: Decimal) -> None:
+        if not balance.is_finite() or balance < 0:
+            msg = f"insurance fund balance {balance} must be a non-negative number"
+            raise ConfigError(msg)
+        self._venue.engine.insurance.cross_wallet = balance
+
+    async def schedule_funding_interval(self, symbol: str, hours: int, effective_ms: int) -> None:
+        self._venue.engine.instrument(symbol)
+        self._venue.engine.funding.schedule_interval(symbol, hours, effective_ms)
+
+    async def set_quote_skew(self, symbol: str, bps: Decimal) -> None:
+        self._venue.engine.instrument(symbol)
+        self._venue.engine.market_maker.set_skew(symbol, bps)
+        self._venue.engine.settle()
 
 
 class SimVenue:
@@ -363,6 +389,36 @@ class SimVenue:
             balance=self.engine.insurance.cross_wallet,
             time_ms=self._clock.now_ms(),
         )
+
+    async def adl_events(
+        self, symbol: str | None = None, since_ms: int | None = None
+    ) -> list[AdlEvent]:
+        own = self._account.account_id
+        return [
+            AdlEvent(
+                symbol=r.symbol,
+                side=Side(r.side),
+                quantity=r.quantity,
+                price=r.price,
+                time_ms=r.time_ms,
+                own=r.account_id == own,
+                rank=r.rank,
+            )
+            for r in self.engine.liquidator.adl_records
+            if symbol in (None, r.symbol) and (since_ms is None or r.time_ms >= since_ms)
+        ]
+
+    async def funding_history(self, symbol: str, since_ms: int | None = None) -> list[FundingEvent]:
+        self.engine.instrument(symbol)
+        return [
+            e
+            for e in self.engine.funding.history(symbol)
+            if since_ms is None or e.funding_time_ms >= since_ms
+        ]
+
+    async def funding_info(self, symbol: str) -> FundingInfo:
+        self.engine.instrument(symbol)
+        return self.engine.funding.info(symbol)
 
     def account(self) -> SimAccount:
         return self._account

@@ -192,9 +192,9 @@ def test_isolated_margin_moves_out_on_open_and_back_on_close() -> None:
     assert trader.wallet_total() == D(100_000) - fee_open
 
     _rest(engine, m2, BUY, "0.003", "60100.1")
-    engine.place_order(aid, market(BTC, SELL, "0.003"))  # realizes +0.3 into the isolated wallet
-    release = ((margin + D("0.3")) * 3 / 7).quantize(UNIT, rounding=ROUND_DOWN)
-    assert pos.isolated_wallet == margin + D("0.3") - release
+    engine.place_order(aid, market(BTC, SELL, "0.003"))  # realizes +0.3 into the cross wallet
+    release = (margin * 3 / 7).quantize(UNIT, rounding=ROUND_DOWN)
+    assert pos.isolated_wallet == margin - release  # the remainder keeps exactly its share
     _rest(engine, m2, BUY, "0.004", "59900.1")
     engine.place_order(aid, market(BTC, SELL, "0.004"))  # realizes -0.4, releases the rest
     assert (pos.qty, pos.isolated_wallet) == (D(0), D(0))

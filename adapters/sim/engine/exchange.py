@@ -192,7 +192,7 @@ class Engine:
             index = state.compute_index(now)
             if index != state.index:
                 state.index = index
-                self.market_maker.mark_stale(symbol)
+                self.market_maker.index_moved(symbol, index)
             self.market_maker.refresh(symbol)
             book = self.books[symbol]
             state.sample_basis(book.best_bid(), book.best_ask())
@@ -590,6 +590,31 @@ class Engine:
             raise Rejected(-4048, "Margin type cannot be changed if there exists position.")
         pos.margin_mode = mode
         acct.margin_modes[symbol] = mode
+
+    def add_isolated_margin(self, account_id: str, symbol: str, amount: Decimal) -> None:
+        """Move margin between the cross wallet and an isolated position (Binance positionMargin).
+
+        Adding needs that much available cross balance (-4050); removing must leave at least the
+        position's initial margin at the mark (-4051).
+        """
+        acct = self.accounts[account_id]
+        self.instrument(symbol)
+        pos = acct.positions.get(symbol)
+        if pos is None or pos.qty == 0 or pos.margin_mode is not MarginMode.ISOLATED:
+            raise Rejected(-2024, "Position is not sufficient.")
+        if not amount.is_finite() or amount == 0 or amount != self.round_balance(amount):
+            raise Rejected(
+                -1102, "Mandatory parameter 'amount' was not sent, was empty/null, or malformed."
+            )
+        if amount > 0 and self.ledger.available_balance(acct) < amount:
+            raise Rejected(-4050, "Cross balance insufficient.")
+        if amount < 0:
+            required = abs(pos.qty) * self.mark(symbol) / pos.leverage
+            if pos.isolated_wallet + amount < required:
+                raise Rejected(-4051, "Isolated balance insufficient.")
+        pos.isolated_wallet += amount
+        acct.cross_wallet -= amount
+        self.settle()
 
     def positions_of(self, account_id: str) -> list[PositionState]:
         return self.accounts[account_id].open_positions()

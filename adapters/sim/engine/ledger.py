@@ -81,13 +81,16 @@ class Ledger:
         sign = 1 if q0 > 0 else -1
         realized = (sign * close * (price - pos.entry)).quantize(q, rounding=ROUND_HALF_EVEN)
         if pos.margin_mode is MarginMode.ISOLATED:
-            pos.isolated_wallet += realized
+            # The closed part takes its share of the isolated margin with it, and its PnL goes to
+            # the wallet: the part that stays keeps exactly its share, so its margin ratio is
+            # unchanged by the reduction (a loss on the closed part never eats the remainder's
+            # margin).
             if close == abs(q0):
                 release = pos.isolated_wallet
             else:
                 release = (pos.isolated_wallet * close / abs(q0)).quantize(q, rounding=ROUND_DOWN)
             pos.isolated_wallet -= release
-            acct.cross_wallet += release
+            acct.cross_wallet += release + realized
         else:
             acct.cross_wallet += realized
         pos.qty = q0 - sign * close

@@ -57,10 +57,26 @@ class LiquidationRecord:
     taken_over_qty: Decimal
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdlRecord:
+    account_id: str
+    symbol: str
+    side: str
+    quantity: Decimal
+    price: Decimal
+    time_ms: int
+    rank: Decimal
+
+
 class LiquidationEngine:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.records: list[LiquidationRecord] = []
+        self.adl_records: list[AdlRecord] = []
+
+    def band(self, acct: AccountState, symbol: str) -> LiquidationBand | None:
+        """The liquidation band of ``acct``'s position in ``symbol`` (being built)."""
+        return None
 
     def _trigger_price(self, symbol: str) -> Decimal:
         state = self.engine.prices[symbol]

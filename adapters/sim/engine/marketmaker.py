@@ -40,6 +40,8 @@ class MarketMaker:
             for s in engine.config.instruments
         }
         self._stale: set[str] = set(engine.config.instruments)
+        self._centre: dict[str, Decimal] = {}
+        self.skew_bps: dict[str, Decimal] = dict.fromkeys(engine.config.instruments, Decimal(0))
 
     def set_profile(self, symbol: str, name: str) -> None:
         profile = DEPTH_PROFILES.get(name)
@@ -53,6 +55,21 @@ class MarketMaker:
 
     def mark_stale(self, symbol: str) -> None:
         self._stale.add(symbol)
+
+    def index_moved(self, symbol: str, index: Decimal) -> None:
+        """Requote at the next refresh if the index left the band the quotes were built around."""
+        centre = self._centre.get(symbol)
+        threshold = self.profiles[symbol].requote_bps / BPS
+        if centre is None or abs(self._target(symbol, index) - centre) > centre * threshold:
+            self._stale.add(symbol)
+
+    def set_skew(self, symbol: str, bps: Decimal) -> None:
+        """Centre quotes ``bps`` away from the index: a persistent premium (or discount)."""
+        self.skew_bps[symbol] = bps
+        self.requote(symbol)
+
+    def _target(self, symbol: str, index: Decimal) -> Decimal:
+        return index * (1 + self.skew_bps[symbol] / BPS)
 
     def refresh(self, symbol: str) -> None:
         if symbol in self._stale:
@@ -72,7 +89,8 @@ class MarketMaker:
         self.account.fills.clear()
         self.account.income.clear()
         profile = self.profiles[symbol]
-        index = engine.prices[symbol].index
+        index = self._target(symbol, engine.prices[symbol].index)
+        self._centre[symbol] = index
         rng = self._rng[symbol]
         for level in range(profile.levels):
             offset = (profile.half_spread_bps + level * profile.level_spacing_bps) / BPS
