@@ -2,6 +2,7 @@
 
 ``perpcheck calc liquidation-price --brackets FILE --wallet AMOUNT --mode isolated|cross
 --position SYMBOL:long|short:QTY@ENTRY [--position ...] [--mark SYMBOL=PRICE ...] [--json]``
+(``calc funding-drift`` lives in :mod:`harness.calc_funding` and shares these parsers.)
 
 ``FILE`` is the JSON body of Binance ``GET /fapi/v1/leverageBracket``. In isolated mode each
 position gets the whole ``--wallet`` as its isolated margin; in cross mode they share it and the
@@ -41,7 +42,7 @@ _POSITION_HELP = "SYMBOL:long|short:QTY@ENTRY, e.g. BTCUSDT:long:0.5@60000"
 
 
 def register(sub: Any) -> None:
-    """Add ``calc`` and its ``liquidation-price`` subcommand (perp-mechanics.md §6).
+    """Add ``calc`` with ``liquidation-price`` (§6) and ``funding-drift`` (§3) subcommands.
 
     Args:
         sub: the ``perpcheck`` parser's subparsers action.
@@ -92,6 +93,9 @@ def register(sub: Any) -> None:
     )
     lp.add_argument("--json", dest="json", action="store_true", help="print JSON")
     lp.set_defaults(handler=_liquidation_price)
+    from harness import calc_funding  # imports this module's parsers: load it after them
+
+    calc_funding.register(tools)
 
 
 def _decimal(text: str, what: str, fix: str) -> Decimal:

@@ -1,4 +1,4 @@
-"""``perpcheck run``, ``perpcheck report`` and ``perpcheck venues``.
+"""``perpcheck run``, ``report``, ``venues``, ``defects`` and ``scenarios``.
 
 ``run`` is a front end over pytest: it runs the installed ``suites`` package with the perpcheck
 plugin, choosing the seed and the run folder up front so it can say where the report is.
@@ -70,6 +70,9 @@ def register(sub: Any) -> None:
 
     defects = sub.add_parser("defects", help="list the simulator's named defects")
     defects.set_defaults(handler=_defects)
+
+    scenarios = sub.add_parser("scenarios", help="list the installed scenarios for --scenario")
+    scenarios.set_defaults(handler=_scenarios)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -160,4 +163,18 @@ def _defects(args: argparse.Namespace) -> int:
             print(f"{name:32} {description}  [breaks {', '.join(breaks)}]")
     if not found:
         print("no venue with named defects is installed")
+    return 0
+
+
+def _scenarios(args: argparse.Namespace) -> int:
+    import textwrap
+    from importlib.metadata import entry_points
+
+    found = False
+    for ep in entry_points(group="perpcheck.scenarios"):
+        for name, description in sorted(ep.load()().items()):
+            found = True
+            print(textwrap.fill(f"{name:24} {description}", 100, subsequent_indent=" " * 25))
+    if not found:
+        print("no venue with scenarios is installed")
     return 0

@@ -13,9 +13,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from importlib.metadata import entry_points
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from harness.clock import Clock
 from harness.errors import ConfigError
@@ -95,6 +95,21 @@ class VenueRules:
     liquidation_fee_capped: bool = True
     # Decimal places of published balances (USDT atomic unit on Binance: 1e-8).
     balance_decimals: int = 8
+    # §3(a): one premium sample per 5 s; P̄ is the mean of the interval's samples.
+    premium_sample_interval_ms: int = 5_000
+    # §3(a): settled rates are published, and applied, to this many decimals (Binance: 8).
+    funding_rate_decimals: int = 8
+    # §3(a) payment table: the price funding notional uses ("mark": Binance, BitMEX; "index":
+    # Hyperliquid, dYdX, which use the oracle).
+    funding_reference_price: Literal["mark", "index"] = "mark"
+    # §11: the signed payment s·Q·P·F (positive: the account pays) is rounded to the atomic unit
+    # with this decimal rounding mode; ROUND_CEILING = payers round up, receivers down.
+    funding_payment_rounding: str = ROUND_CEILING
+    # §3 timing: positions opened up to this long after a funding time may still be charged for
+    # it (Binance-style clones document about 1 minute); 0 = exactly the positions at that instant.
+    funding_eligibility_window_ms: int = 0
+    # §10: a funding-interval change is announced at least this long before it applies.
+    funding_announcement_ms: int = 3_600_000
 
     @property
     def atomic_unit(self) -> Decimal:
@@ -167,6 +182,12 @@ class Account(Protocol):
 
     async def liquidation_band(self, symbol: str) -> LiquidationBand | None:
         """The venue's own liquidation band for this account's position (``READ_BAND``)."""
+        ...
+
+    async def liquidations(
+        self, symbol: str | None = None, since_ms: int | None = None
+    ) -> list[LiquidationEvent]:
+        """This account's own liquidation steps, oldest first (``READ_LIQUIDATIONS``)."""
         ...
 
 
@@ -249,9 +270,7 @@ class Venue(Protocol):
         self, symbol: str | None = None, since_ms: int | None = None
     ) -> list[AdlEvent]: ...
 
-    async def funding_history(
-        self, symbol: str, since_ms: int | None = None
-    ) -> list[FundingEvent]:
+    async def funding_history(self, symbol: str, since_ms: int | None = None) -> list[FundingEvent]:
         """Settled funding rates, oldest first (Binance ``GET /fapi/v1/fundingRate``)."""
         ...
 

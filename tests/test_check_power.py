@@ -15,13 +15,21 @@ from pathlib import Path
 
 import pytest
 
+import suites.test_funding
+import suites.test_funding_cycles
 import suites.test_liquidation
 import suites.test_mark
 import suites.test_orders
 from adapters.sim.defects import DEFECTS
 from harness.checks import REGISTRY
 
-SUITE_MODULES = (suites.test_orders, suites.test_mark, suites.test_liquidation)
+SUITE_MODULES = (
+    suites.test_orders,
+    suites.test_mark,
+    suites.test_liquidation,
+    suites.test_funding,
+    suites.test_funding_cycles,
+)
 SEED = "20261125"
 
 

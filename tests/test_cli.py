@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from adapters.sim import scenarios
+
 CLI = [sys.executable, "-m", "harness.cli"]
 
 
@@ -99,3 +101,14 @@ def test_venues_and_defects_are_listed(tmp_path: Path) -> None:
     assert defects.returncode == 0
     assert "mark-is-last" in defects.stdout
     assert "[breaks MARK-001" in defects.stdout
+
+
+def test_scenarios_are_listed_with_their_descriptions(tmp_path: Path) -> None:
+    proc = _cli("scenarios", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    # One entry per scenario; long descriptions wrap onto indented lines.
+    entries = proc.stdout.replace("\n" + " " * 25, " ").splitlines()
+    listed = {line.split()[0]: line for line in entries}
+    assert sorted(listed) == scenarios.available()
+    assert "fast-move-up" in listed
+    assert listed["persistent-premium"].endswith("[30 days]")

@@ -1,9 +1,15 @@
 """The simulator's instruments, depth profiles and defaults (fixtures, not truth).
 
 Brackets for BTCUSDT are the Binance table of perp-mechanics.md §4(c); the ``cum`` column is
-recomputed from the recurrence so it can never drift from the floors and rates. Liquidation fee
+recomputed from the recurrence so it can never drift from the floors and rates. BTCUSDT is
+liquidated by tier step-down (Binance/Bybit style), ETHUSDT by fixed-fraction slices with a
+cooldown and a backstop (Hyperliquid style); ``--venue-option liquidation=full`` (or
+``liquidation.ETHUSDT=tier-step-down``) changes that. Liquidation fee
 rates are fixtures chosen below the first tier's maintenance rate, so that a position liquidated
 near its liquidation price normally covers the fee (the capped case is reached by gaps).
+Funding (§3, §10): caps and floors are per settlement (BTCUSDT ±0.3 % as on Binance, ETHUSDT
+±0.75 %); BTCUSDT settles every 8 hours, ETHUSDT every hour (as a Binance symbol does after a
+capped settlement, and as Hyperliquid does), so funding can be observed within simulated hours.
 """
 
 from __future__ import annotations
@@ -11,7 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from harness.model import Bracket, FeeRates, Instrument
+from harness.model import (
+    Bracket,
+    FeeRates,
+    Instrument,
+    LiquidationPolicy,
+    LiquidationVariant,
+)
 
 __all__ = [
     "DEPTH_PROFILES",
@@ -138,6 +150,9 @@ class SimInstrument:
     depth: str = "normal"
     feed_weights: tuple[Decimal, ...] = (Decimal(1), Decimal(1), Decimal(1))
     feed_noise_bps: Decimal = Decimal(1)
+    # Per-settlement funding rate cap and floor (§3(a), §10: Binance BTCUSDT ±0.3 %).
+    funding_cap: Decimal = Decimal("0.003")
+    funding_floor: Decimal = Decimal("-0.003")
 
 
 def default_instruments() -> dict[str, SimInstrument]:
@@ -156,6 +171,7 @@ def default_instruments() -> dict[str, SimInstrument]:
         min_notional=D(100),
         brackets=BTC_BRACKETS,
         liquidation_fee_rate=D("0.0015"),
+        liquidation=LiquidationPolicy(variant=LiquidationVariant.TIER_STEP_DOWN),
     )
     eth = Instrument(
         symbol="ETHUSDT",
@@ -172,11 +188,19 @@ def default_instruments() -> dict[str, SimInstrument]:
         min_notional=D(20),
         brackets=ETH_BRACKETS,
         liquidation_fee_rate=D("0.0030"),
+        liquidation=LiquidationPolicy(variant=LiquidationVariant.FRACTION),
+        funding_interval_hours=1,  # hourly, like a Binance symbol after a capped settlement
     )
     fees = FeeRates(maker=D("0.0002"), taker=D("0.0005"))
     return {
         "BTCUSDT": SimInstrument(instrument=btc, initial_price=D(60000), fees=fees),
-        "ETHUSDT": SimInstrument(instrument=eth, initial_price=D(3000), fees=fees),
+        "ETHUSDT": SimInstrument(
+            instrument=eth,
+            initial_price=D(3000),
+            fees=fees,
+            funding_cap=D("0.0075"),
+            funding_floor=D("-0.0075"),
+        ),
     }
 
 
@@ -193,9 +217,14 @@ class SimConfig:
     stale_feed_ms: int = 5_000
     outlier_threshold: Decimal = Decimal("0.05")
     basis_samples: int = 30
-    funding_interval_ms: int = 8 * 3_600_000
     initial_funding_rate: Decimal = Decimal("0.0001")
-    interest_rate: Decimal = Decimal("0.0001")
+    # Funding (§3(a), §10); each symbol's interval is its Instrument.funding_interval_hours.
+    interest_rate: Decimal = Decimal("0.0001")  # r per 8 hours
+    funding_clamp: Decimal = Decimal("0.0005")  # the interest clamp c
+    impact_margin: Decimal = Decimal(200)  # impact notional = this x max leverage
+    premium_sample_ms: int = 5_000
+    funding_rate_decimals: int = 8
+    funding_announcement_ms: int = 3_600_000  # least notice for an interval change
     price_decimals: int = 8
     balance_decimals: int = 8
     insurance_fund: Decimal = Decimal(1_000_000)

@@ -106,7 +106,56 @@ DEFECTS: dict[str, Defect] = {
         Defect(
             name="double-liquidation-fee",
             description="the liquidation fee is charged twice",
-            breaks=("LIQ-005",),
+            breaks=("LIQ-005", "LIQ-008"),
+        ),
+        Defect(
+            name="close-whole-position",
+            description="a partial liquidation closes the whole position instead of a step",
+            breaks=("PLQ-001", "PLQ-005"),
+        ),
+        Defect(
+            name="step-down-skips-tiers",
+            description=(
+                "tier step-down jumps to the lowest tier that restores margin instead of the "
+                "next one down"
+            ),
+            breaks=("PLQ-002",),
+        ),
+        Defect(
+            name="liquidate-by-account-id-order",
+            description=(
+                "simultaneous liquidations go to the book one by one in account-id order, so "
+                "earlier accounts get better prices"
+            ),
+            breaks=("PLQ-003",),
+        ),
+        Defect(
+            name="sizing-ignores-added-margin",
+            description=(
+                "the partial step is sized from the initial margin, ignoring margin added to an "
+                "isolated position, so more collateral can mean a larger liquidation"
+            ),
+            breaks=("PLQ-004",),
+        ),
+        Defect(
+            name="no-cooldown",
+            description="fraction slices ignore the cooldown: a slice can follow a slice at once",
+            breaks=("PLQ-006",),
+        ),
+        Defect(
+            name="liquidation-without-price-limit",
+            description="liquidation orders are sent without the bankruptcy-price limit",
+            breaks=("PLQ-007",),
+        ),
+        Defect(
+            name="adl-before-insurance",
+            description="auto-deleveraging runs even while the insurance fund could take over",
+            breaks=("PLQ-008",),
+        ),
+        Defect(
+            name="depth-overstated",
+            description="the published order book shows twice the resting quantity",
+            breaks=("LIQ-007",),
         ),
         Defect(
             name="no-insurance-cover",
@@ -115,6 +164,37 @@ DEFECTS: dict[str, Defect] = {
                 "charged to the trader's other funds instead of the insurance fund"
             ),
             breaks=("LIQ-006",),
+        ),
+        Defect(
+            name="funding-sign-flipped",
+            description="funding is paid the wrong way round: with F > 0 shorts pay longs",
+            breaks=("FUND-002", "FUND-004"),
+        ),
+        Defect(
+            name="funding-paid-to-late-joiner",
+            description=(
+                "funding is settled on the positions held 60 s after the funding time, so a "
+                "position opened just after it pays for an interval it never held"
+            ),
+            breaks=("FUND-002", "FUND-004"),
+        ),
+        Defect(
+            name="funding-interest-clamp-ignored",
+            description="the rate is P̄ + r, without clamping r − P̄ to ±0.05 %",
+            breaks=("FUND-001",),
+        ),
+        Defect(
+            name="funding-on-entry-notional",
+            description="funding is paid on the entry notional (Q x entry) instead of Q x mark",
+            breaks=("FUND-002", "FUND-003", "FUND-004"),
+        ),
+        Defect(
+            name="funding-interval-switch-early",
+            description=(
+                "a funding-interval change applies from its announcement instead of its "
+                "announced funding time"
+            ),
+            breaks=("FUND-005",),
         ),
     )
 }

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from adapters.sim import scenarios
-from adapters.sim.config import SimConfig
+from adapters.sim.config import SimConfig, SimInstrument, default_instruments
 from adapters.sim.defects import validate_defects
 from adapters.sim.engine.accounts import AccountState, FillRecord, OrderRecord, PositionState
 from adapters.sim.engine.exchange import Engine
@@ -35,6 +36,7 @@ from harness.model import (
     InsuranceFund,
     LiquidationBand,
     LiquidationEvent,
+    LiquidationVariant,
     MarginMode,
     MarkSnapshot,
     Order,
@@ -62,6 +64,27 @@ def _parse_order_id(order_id: OrderId | None) -> int | None:
         return int(order_id)
     except ValueError:
         return -1  # no such order: the engine answers -2013 / -2011 as the venue does
+
+
+def liquidation_event(r: LiquidationRecord, own: str) -> LiquidationEvent:
+    """An engine record as the venue publishes it; ``own`` is the viewing account."""
+    return LiquidationEvent(
+        symbol=r.symbol,
+        side=Side(r.side),
+        quantity=r.quantity,
+        filled_qty=r.filled_qty,
+        price=r.price,
+        avg_price=r.avg_price,
+        time_ms=r.time_ms,
+        own=r.account_id == own,
+        trigger_mark=r.trigger_mark,
+        bankruptcy_price=r.bankruptcy_price,
+        fee=r.fee,
+        shortfall=r.shortfall,
+        taken_over_qty=r.taken_over_qty,
+        partial=r.partial,
+        adl_qty=r.adl_qty,
+    )
 
 
 class SimAccount:
@@ -236,6 +259,17 @@ class SimAccount:
         self._engine.instrument(symbol)
         return self._engine.liquidator.band(self._state, symbol)
 
+    async def liquidations(
+        self, symbol: str | None = None, since_ms: int | None = None
+    ) -> list[LiquidationEvent]:
+        return [
+            liquidation_event(r, self.account_id)
+            for r in self._engine.liquidator.records
+            if r.account_id == self.account_id
+            and symbol in (None, r.symbol)
+            and (since_ms is None or r.time_ms >= since_ms)
+        ]
+
 
 class SimControl:
     """Control of the simulated market (the ``CONTROL_*`` capabilities)."""
@@ -297,6 +331,9 @@ class SimVenue:
             mark_update_interval_ms=config.update_interval_ms,
             liquidation_fee_capped=config.liquidation_fee_capped,
             balance_decimals=config.balance_decimals,
+            premium_sample_interval_ms=config.premium_sample_ms,
+            funding_rate_decimals=config.funding_rate_decimals,
+            funding_announcement_ms=config.funding_announcement_ms,
         )
 
     @property
@@ -329,10 +366,14 @@ class SimVenue:
     async def order_book(self, symbol: str, limit: int = 100) -> BookSnapshot:
         self.engine.instrument(symbol)
         book = self.engine.books[symbol]
+        bids, asks = book.levels(Side.BUY, limit), book.levels(Side.SELL, limit)
+        if self.engine.has("depth-overstated"):
+            bids = tuple((p, q * 2) for p, q in bids)
+            asks = tuple((p, q * 2) for p, q in asks)
         return BookSnapshot(
             symbol=symbol,
-            bids=book.levels(Side.BUY, limit),
-            asks=book.levels(Side.SELL, limit),
+            bids=bids,
+            asks=asks,
             time_ms=self._clock.now_ms(),
             update_id=book.update_id,
         )
@@ -360,28 +401,10 @@ class SimVenue:
     ) -> list[LiquidationEvent]:
         own = self._account.account_id
         return [
-            self._liquidation(r, own)
+            liquidation_event(r, own)
             for r in self.engine.liquidator.records
             if symbol in (None, r.symbol) and (since_ms is None or r.time_ms >= since_ms)
         ]
-
-    @staticmethod
-    def _liquidation(r: LiquidationRecord, own: str) -> LiquidationEvent:
-        return LiquidationEvent(
-            symbol=r.symbol,
-            side=Side(r.side),
-            quantity=r.quantity,
-            filled_qty=r.filled_qty,
-            price=r.price,
-            avg_price=r.avg_price,
-            time_ms=r.time_ms,
-            own=r.account_id == own,
-            trigger_mark=r.trigger_mark,
-            bankruptcy_price=r.bankruptcy_price,
-            fee=r.fee,
-            shortfall=r.shortfall,
-            taken_over_qty=r.taken_over_qty,
-        )
 
     async def insurance_fund(self) -> InsuranceFund:
         return InsuranceFund(
@@ -427,6 +450,35 @@ class SimVenue:
         return None
 
 
+def _with_liquidation_options(
+    instruments: dict[str, SimInstrument], options: Mapping[str, str]
+) -> dict[str, SimInstrument]:
+    """Apply ``liquidation=VARIANT`` / ``liquidation.SYMBOL=VARIANT``; refuse unknown options."""
+    variants = ", ".join(v.value for v in LiquidationVariant)
+    out = dict(instruments)
+    for key, value in options.items():
+        if key == "balance":
+            continue
+        name, _, symbol = key.partition(".")
+        if name != "liquidation":
+            msg = f"unknown venue option {key!r} for sim; known: balance, liquidation[.SYMBOL]"
+            raise ConfigError(msg)
+        try:
+            variant = LiquidationVariant(value)
+        except ValueError:
+            msg = f"venue option {key}={value!r}: choose one of {variants}"
+            raise ConfigError(msg) from None
+        targets = [symbol] if symbol else list(out)
+        for target in targets:
+            if target not in out:
+                msg = f"venue option {key}: unknown symbol {target!r}; known: {', '.join(out)}"
+                raise ConfigError(msg)
+            si = out[target]
+            policy = replace(si.instrument.liquidation, variant=variant)
+            out[target] = replace(si, instrument=replace(si.instrument, liquidation=policy))
+    return out
+
+
 async def open_sim_venue(config: VenueConfig) -> SimVenue:
     """Factory registered as venue ``sim`` (entry point ``perpcheck.venues``)."""
     defects = validate_defects(config.defects)
@@ -441,7 +493,12 @@ async def open_sim_venue(config: VenueConfig) -> SimVenue:
             "give e.g. --venue-option balance=10000"
         )
         raise ConfigError(msg)
-    venue = SimVenue(SimConfig(seed=config.seed, defects=defects, default_balance=balance))
+    instruments = _with_liquidation_options(default_instruments(), config.options)
+    venue = SimVenue(
+        SimConfig(
+            seed=config.seed, defects=defects, default_balance=balance, instruments=instruments
+        )
+    )
     if config.scenario:
         await venue.control.load_scenario(config.scenario)
     return venue

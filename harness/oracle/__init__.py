@@ -10,11 +10,17 @@ from __future__ import annotations
 
 from harness.oracle.fees import liquidation_fee, round_to_unit, trading_fee
 from harness.oracle.funding import (
+    FundingCycle,
+    FundingProjection,
     average_premium,
+    book_premium,
     funding_payment,
+    funding_projection,
     funding_rate,
     impact_notional,
+    impact_price,
     premium_index,
+    settled_payment,
 )
 from harness.oracle.liquidation import (
     LiquidationQuote,
@@ -35,6 +41,12 @@ from harness.oracle.mark import (
     median3,
     moving_average_basis,
 )
+from harness.oracle.partial import (
+    BandStepExpectation,
+    adl_rank,
+    expected_band,
+    step_close_quantity,
+)
 from harness.oracle.slippage import BookWalk, conservative_fill_price, slippage_bps, walk_book
 from harness.oracle.tiers import (
     bracket_for,
@@ -47,22 +59,30 @@ from harness.oracle.tiers import (
 )
 
 __all__ = [
+    "BandStepExpectation",
     "BookWalk",
+    "FundingCycle",
+    "FundingProjection",
     "LiquidationQuote",
     "MarkBreakdown",
     "PositionInput",
     "PositionSide",
+    "adl_rank",
     "average_premium",
+    "book_premium",
     "bracket_for",
     "brackets_from_binance",
     "check_cum",
     "conservative_fill_price",
     "cross_liquidation",
     "equity_at",
+    "expected_band",
     "funding_basis_price",
     "funding_payment",
+    "funding_projection",
     "funding_rate",
     "impact_notional",
+    "impact_price",
     "index_price",
     "initial_margin",
     "isolated_liquidation",
@@ -78,7 +98,9 @@ __all__ = [
     "premium_index",
     "require_contiguous",
     "round_to_unit",
+    "settled_payment",
     "slippage_bps",
+    "step_close_quantity",
     "trading_fee",
     "walk_book",
 ]

@@ -10,9 +10,11 @@ from hypothesis import strategies as st
 
 from harness.oracle import (
     average_premium,
+    book_premium,
     funding_payment,
     funding_rate,
     impact_notional,
+    impact_price,
     liquidation_fee,
     premium_index,
     round_to_unit,
@@ -125,3 +127,40 @@ def test_trading_fee_is_exact_on_fill_qty_times_price() -> None:
     assert round_to_unit(D("0.125"), D("0.01"), ROUND_DOWN) == D("0.12")
     with pytest.raises(ValueError, match="unit"):
         round_to_unit(fee, D(0), ROUND_HALF_UP)
+
+
+def test_impact_price_walks_the_notional_through_the_levels() -> None:
+    # 2 @ 3010 = 6 020, then 6 000 more at 3000 = 2: 12 020 for 4 ⇒ 3005.
+    bids = [(D(3010), D(2)), (D(3000), D(10))]
+    assert impact_price(bids, D(12_020)) == D(3005)
+    assert impact_price(bids, D(6_020)) == D(3010)  # exactly the first level
+    assert impact_price(bids, D(36_021)) is None  # the levels hold 36 020
+
+
+def test_book_premium_reproduces_the_hyperliquid_one_percent_premium() -> None:
+    # §3(c): impact bid 10 100 against spot 10 000 ⇒ 1 %; an impact ask above the index adds 0.
+    bids = [(D(10_100), D(10))]
+    asks = [(D(10_150), D(10))]
+    assert book_premium(bids, asks, D(10_000), D(20_000)) == D("0.01")
+    discount = book_premium([(D(9_890), D(10))], [(D(9_900), D(10))], D(10_000), D(20_000))
+    assert discount == D("-0.01")
+
+
+def test_book_premium_ignores_a_side_too_thin_for_the_impact_notional() -> None:
+    thin_bids = [(D(10_100), D(1))]  # worth 10 100 < 20 000
+    assert book_premium(thin_bids, [(D(10_150), D(10))], D(10_000), D(20_000)) == 0
+
+
+@pytest.mark.parametrize(
+    ("levels", "notional", "message"),
+    [
+        ([(D(0), D(1))], D(1), "price and qty must be > 0"),
+        ([(D(1), D(-1))], D(1), "price and qty must be > 0"),
+        ([(D(1), D(1))], D(0), "notional=0 must be > 0"),
+    ],
+)
+def test_impact_price_refuses_bad_input(
+    levels: list[tuple[Decimal, Decimal]], notional: Decimal, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        impact_price(levels, notional)

@@ -3,9 +3,11 @@
 Synchronous and free of I/O; time comes from an injected :class:`~harness.clock.VirtualClock`
 whose driver is :meth:`Engine.advance_to`, so every way of moving time processes the market's
 events in order. One *update* per ``update_interval_ms`` (1 s, like Binance ``markPrice@1s``):
-scenario events due, each symbol's feeds and index, the market maker's quotes, one basis sample,
-the mark, the funding clock, then the liquidation scan. Between updates, trades move the last
-price and the mark is recomputed (and the scan rerun) after every request.
+scenario events due, each symbol's feeds and index, the market maker's quotes, one basis sample
+(and every 5 s one premium sample), at a funding time the rate and the schedule's roll, the mark,
+the funding settlement at that mark (engine/funding.py), then the liquidation scan. Between
+updates, trades move the last price and the mark is recomputed (and the scan rerun) after every
+request.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class Engine:
     """One simulated venue; deterministic for a :class:`SimConfig` (seed included)."""
 
     def __init__(self, config: SimConfig, clock: VirtualClock) -> None:
+        from adapters.sim.engine.funding import FundingEngine
         from adapters.sim.engine.liquidation import LiquidationEngine
         from adapters.sim.engine.marketmaker import MarketMaker
 
@@ -74,12 +77,15 @@ class Engine:
         self._dirty: set[str] = set()
         self._events: list[tuple[int, int, Callable[[], None]]] = []
         self._event_seq = 0
+        # Population name -> account ids a loaded scenario created (engine/scenario.py).
+        self.scenario_accounts: dict[str, list[str]] = {}
         self.prices = {s: self._initial_prices(s) for s in config.instruments}
         self.market_maker = MarketMaker(self, self._add_account(MARKET_MAKER, "market maker", True))
         self.insurance = self._add_account(INSURANCE, "insurance fund", True)
         self.insurance.cross_wallet = config.insurance_fund
         self.market_maker.account.cross_wallet = config.market_maker_balance
         self.liquidator = LiquidationEngine(self)
+        self.funding = FundingEngine(self)
         now = clock.now_ms()
         for symbol, state in self.prices.items():
             self.market_maker.requote(symbol)
@@ -95,7 +101,7 @@ class Engine:
         rng = random.Random(  # noqa: S311 - a seeded simulation, not cryptography
             self.config.seed * 1_000_003 + zlib.crc32(symbol.encode())
         )
-        interval = self.config.funding_interval_ms
+        interval = si.instrument.funding_interval_hours * 3_600_000
         feeds = [
             Feed(name=f"{symbol}-src{i + 1}", weight=w, price=si.initial_price, updated_ms=now)
             for i, w in enumerate(si.feed_weights)
@@ -196,15 +202,15 @@ class Engine:
             self.market_maker.refresh(symbol)
             book = self.books[symbol]
             state.sample_basis(book.best_bid(), book.best_ask())
-            if now >= state.next_funding_ms:
-                # Funding settlement arrives with the funding issue; the clock still rolls so P1's
-                # time-to-funding resets at each boundary as on the venue.
-                while state.next_funding_ms <= now:
-                    state.next_funding_ms += state.funding_interval_ms
+            # At a funding time the rate is fixed and the schedule rolls first, so the mark
+            # published below carries the new rate (P1) and the settlement pays at that mark.
+            settling = self.funding.on_update(symbol, now)
             if not lagging_mark:
                 state.publish_mark(
                     state.compute_mark(now, mark_is_last=self.has("mark-is-last")), now
                 )
+            if settling:
+                self.funding.settle(symbol)
         self._dirty.clear()
         # Liquidations at this update trade against other accounts' orders and move the last
         # price: rescan (and remark) until no account is left at or below maintenance.

@@ -1,32 +1,44 @@
-"""Full liquidation on mark, through the book, with the liquidation fee and the insurance fund.
+"""Liquidation on mark: trigger, step sizing per variant, and the band of steps ahead.
 
-Rules (perp-mechanics.md §5, §6, §8, §13):
+Rules (perp-mechanics.md §5, §6, §7, §8, §9, §13):
 
 * Trigger: margin balance <= maintenance margin at the **mark** (non-strict), per isolated
-  position, or for the whole cross bucket.
-* The trader's open orders are cancelled (on the symbol for isolated, all for cross).
-* A reduce-only IOC order for the whole position is sent to the book with the bankruptcy price as
-  its limit (rounded to the tick on the trader's safe side), so no fill is worse than bankruptcy.
-* Whatever the book does not take, the insurance fund takes over at the bankruptcy price and
-  offloads at once into the book; its loss on that is the liquidation's *shortfall*.
-* Liquidation fee = rate x liquidated notional (fill price x qty), capped by the collateral left
-  after the close (the trader never goes below zero because of the fee); paid to the fund.
-* A deficit (collateral below zero) is covered by the insurance fund; the trader ends at zero.
+  position, or for the whole cross bucket. The trader's open orders are cancelled (on the symbol
+  for isolated, all for cross) before the step.
+* Step size by the symbol's :class:`~harness.model.LiquidationPolicy`:
+  ``tier-step-down`` closes just enough for the remainder to land in the highest lower tier that
+  restores margin (a position in the lowest tier is closed whole); ``fraction`` sends
+  ``slice_fraction`` of positions above ``slice_min_notional`` and, within ``cooldown_ms`` after a
+  slice, the whole position; below ``backstop_ratio`` x maintenance the insurance fund takes the
+  position over at once; ``full`` closes everything. A cross account reduces its largest position
+  first; the scan repeats until every account is above maintenance (re-evaluation between steps).
+* Execution (:mod:`adapters.sim.engine.liquidation_exec`): one IOC per symbol and side for all
+  steps of the same scan, limited at the bankruptcy price, shared pro rata at one average price
+  (identical accounts get identical outcomes, whatever their ids); the rest is taken over by the
+  insurance fund at the bankruptcy price, or auto-deleveraged when the fund cannot.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from decimal import ROUND_HALF_UP, Decimal
+from dataclasses import dataclass
+from decimal import ROUND_UP, Decimal
 from typing import TYPE_CHECKING
 
-from adapters.sim.engine.accounts import AccountState, OrderRecord, PositionState, maint_margin
+from adapters.sim.engine.accounts import (
+    AccountState,
+    PositionState,
+    liquidation_price,
+    maint_margin,
+)
+from adapters.sim.engine.liquidation_exec import AdlRecord, Executor, LiquidationRecord, Step
+from adapters.sim.engine.partial import largest_safe_remainder, tier_index
 from harness.model import (
-    IncomeType,
+    BandStep,
+    Bracket,
+    LiquidationBand,
+    LiquidationPolicy,
+    LiquidationVariant,
     MarginMode,
-    OrderType,
-    Side,
-    TimeInForce,
     quantize_down,
     quantize_up,
 )
@@ -34,60 +46,50 @@ from harness.model import (
 if TYPE_CHECKING:
     from adapters.sim.engine.exchange import Engine
 
-__all__ = ["LiquidationEngine", "LiquidationRecord"]
+__all__ = ["AdlRecord", "LiquidationEngine", "LiquidationRecord"]
 
 ZERO = Decimal(0)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LiquidationRecord:
-    account_id: str
-    symbol: str
-    side: str
-    margin_mode: MarginMode
-    quantity: Decimal
-    filled_qty: Decimal
-    price: Decimal
-    avg_price: Decimal | None
-    time_ms: int
-    trigger_mark: Decimal
-    bankruptcy_price: Decimal
-    fee: Decimal
-    shortfall: Decimal
-    taken_over_qty: Decimal
+@dataclass(frozen=True, slots=True)
+class _Sizing:
+    """What the planner needs of a position to size a step at price ``price``."""
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AdlRecord:
-    account_id: str
-    symbol: str
-    side: str
-    quantity: Decimal
+    qty: Decimal  # absolute
     price: Decimal
-    time_ms: int
-    rank: Decimal
+    equity: Decimal  # isolated: the position's equity; cross: the account's cross equity
+    others_mm: Decimal  # cross only: the other positions' maintenance
+    isolated: bool
 
 
 class LiquidationEngine:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.records: list[LiquidationRecord] = []
-        self.adl_records: list[AdlRecord] = []
+        self.executor = Executor(engine)
+        self._last_slice_ms: dict[str, int] = {}
 
-    def band(self, acct: AccountState, symbol: str) -> LiquidationBand | None:
-        """The liquidation band of ``acct``'s position in ``symbol`` (being built)."""
-        return None
+    @property
+    def records(self) -> list[LiquidationRecord]:
+        return self.executor.records
+
+    @property
+    def adl_records(self) -> list[AdlRecord]:
+        return self.executor.adl_records
+
+    def policy(self, symbol: str) -> LiquidationPolicy:
+        return self.engine.instruments[symbol].liquidation
 
     def _trigger_price(self, symbol: str) -> Decimal:
         state = self.engine.prices[symbol]
         return state.last_price if self.engine.has("liquidate-on-last") else state.mark
 
+    # ------------------------------------------------------------------ scan
     def scan(self) -> int:
-        """Liquidate every account at or below maintenance; returns how many were liquidated."""
+        """One liquidation step for every account at or below maintenance; returns how many."""
         engine = self.engine
         # The maintenance-halved-in-trigger defect compares with half the maintenance margin.
         factor = Decimal("0.5") if engine.has("maintenance-halved-in-trigger") else Decimal(1)
-        count = 0
+        steps: list[Step] = []
         for acct in list(engine.accounts.values()):
             if acct.exempt:
                 continue
@@ -95,31 +97,120 @@ class LiquidationEngine:
                 if pos.margin_mode is not MarginMode.ISOLATED:
                     continue
                 price = self._trigger_price(pos.symbol)
-                brackets = engine.instruments[pos.symbol].brackets
+                mm = maint_margin(engine.instruments[pos.symbol].brackets, abs(pos.qty) * price)
                 equity = pos.isolated_wallet + pos.upnl(price)
-                if equity <= factor * maint_margin(brackets, abs(pos.qty) * price):
-                    self._liquidate(acct, pos, price)
-                    count += 1
+                if equity <= factor * mm:
+                    steps.append(self._plan(acct, pos, price, equity, mm, ZERO, isolated=True))
             cross = engine.ledger.cross_positions(acct)
             if not cross:
                 continue
             equity = acct.cross_wallet
-            mm = ZERO
+            mms: dict[str, Decimal] = {}
             for pos in cross:
                 price = self._trigger_price(pos.symbol)
                 equity += pos.upnl(price)
-                mm += maint_margin(engine.instruments[pos.symbol].brackets, abs(pos.qty) * price)
-            if equity <= factor * mm:
-                engine.cancel_all(acct.account_id)
-                for pos in sorted(cross, key=lambda p: p.symbol):
-                    self._liquidate(acct, pos, self._trigger_price(pos.symbol))
-                self._cover_cross(acct)
-                count += 1
-        return count
+                brackets = engine.instruments[pos.symbol].brackets
+                mms[pos.symbol] = maint_margin(brackets, abs(pos.qty) * price)
+            total_mm = sum(mms.values(), ZERO)
+            if equity <= factor * total_mm:
+                largest = max(
+                    cross, key=lambda p: (abs(p.qty) * self._trigger_price(p.symbol), p.symbol)
+                )
+                price = self._trigger_price(largest.symbol)
+                others = total_mm - mms[largest.symbol]
+                steps.append(
+                    self._plan(acct, largest, price, equity, total_mm, others, isolated=False)
+                )
+        if not steps:
+            return 0
+        for step in steps:
+            engine.cancel_all(
+                step.account.account_id, step.position.symbol if step.isolated else None
+            )
+        self.executor.run(steps)
+        return len(steps)
 
-    def _bankruptcy_price(self, acct: AccountState, pos: PositionState) -> Decimal:
+    # ------------------------------------------------------------------ sizing
+    def _plan(
+        self,
+        acct: AccountState,
+        pos: PositionState,
+        price: Decimal,
+        equity: Decimal,
+        mm: Decimal,
+        others_mm: Decimal,
+        *,
+        isolated: bool,
+    ) -> Step:
+        engine = self.engine
+        policy = self.policy(pos.symbol)
+        qty = abs(pos.qty)
+        now = engine.clock.now_ms()
+        backstop = False
+        if policy.variant is LiquidationVariant.FRACTION and equity < policy.backstop_ratio * mm:
+            close, backstop = qty, True
+        else:
+            sizing_equity = equity
+            if isolated and engine.has("sizing-ignores-added-margin"):
+                initial = (qty * pos.entry / pos.leverage).quantize(engine.quantum, ROUND_UP)
+                sizing_equity = initial + pos.upnl(price)
+            close = self.step_size(
+                acct, pos, policy, _Sizing(qty, price, sizing_equity, others_mm, isolated), now
+            )
+        return Step(
+            account=acct,
+            position=pos,
+            qty=close,
+            trigger=price,
+            bankruptcy=self._bankruptcy_price(acct, pos, isolated),
+            isolated=isolated,
+            backstop=backstop,
+        )
+
+    def step_size(
+        self,
+        acct: AccountState,
+        pos: PositionState,
+        policy: LiquidationPolicy,
+        sizing: _Sizing,
+        now: int,
+    ) -> Decimal:
+        """How much the next step closes; a fraction slice starts the account's cooldown."""
+        last = self._last_slice_ms.get(acct.account_id)
+        cooling = last is not None and now - last < policy.cooldown_ms
+        if self.engine.has("no-cooldown"):
+            cooling = False
+        close = self._size(pos.symbol, policy, sizing, cooling=cooling)
+        if policy.variant is LiquidationVariant.FRACTION and close < sizing.qty:
+            self._last_slice_ms[acct.account_id] = now
+        return close
+
+    def _size(
+        self, symbol: str, policy: LiquidationPolicy, sizing: _Sizing, *, cooling: bool
+    ) -> Decimal:
+        """The step size by the symbol's policy (pure: no state is touched)."""
+        engine = self.engine
+        inst = engine.instruments[symbol]
+        qty = sizing.qty
+        if policy.variant is LiquidationVariant.FULL or engine.has("close-whole-position"):
+            return qty
+        if policy.variant is LiquidationVariant.FRACTION:
+            if qty * sizing.price <= policy.slice_min_notional or cooling:
+                return qty
+            return min(quantize_up(qty * policy.slice_fraction, inst.step_size), qty)
+        remainder = largest_safe_remainder(
+            qty=qty,
+            price=sizing.price,
+            step=inst.step_size,
+            brackets=inst.brackets,
+            coefficients=_Coefficients(sizing, inst.liquidation_fee_rate or ZERO),
+            lowest_first=engine.has("step-down-skips-tiers"),
+        )
+        return qty if remainder is None else qty - remainder
+
+    def _bankruptcy_price(self, acct: AccountState, pos: PositionState, isolated: bool) -> Decimal:
         sign, qty = pos.sign, abs(pos.qty)
-        if pos.margin_mode is MarginMode.ISOLATED:
+        if isolated:
             collateral = pos.isolated_wallet
         else:
             collateral = acct.cross_wallet + sum(
@@ -132,130 +223,92 @@ class LiquidationEngine:
             )
         return pos.entry - collateral / (sign * qty)
 
-    def _liquidate(self, acct: AccountState, pos: PositionState, trigger: Decimal) -> None:
+    # ------------------------------------------------------------------ band
+    def band(self, acct: AccountState, symbol: str) -> LiquidationBand | None:
+        """The marks and steps from the first forced reduction to full closure (READ_BAND).
+
+        Walks the position's future as the venue would liquidate it if the mark moved against
+        it: each step at the price where equity meets maintenance for what remains, sized by the
+        symbol's policy, filled at that mark, with the cooldown of the fraction variant assumed
+        to have passed between steps. The other cross positions stay at their current marks.
+        """
+        pos = acct.positions.get(symbol)
+        if pos is None or pos.qty == 0:
+            return None
         engine = self.engine
-        symbol = pos.symbol
         inst = engine.instruments[symbol]
-        now = engine.clock.now_ms()
+        policy = self.policy(symbol)
+        fee_rate = inst.liquidation_fee_rate or ZERO
         isolated = pos.margin_mode is MarginMode.ISOLATED
-        if isolated:
-            for rec in list(acct.orders.values()):
-                if rec.symbol == symbol and rec.status in ("NEW", "PARTIALLY_FILLED"):
-                    engine.cancel_order(acct.account_id, symbol, rec.order_id, None)
-        qty = abs(pos.qty)
-        side = Side.SELL if pos.qty > 0 else Side.BUY
-        bp = self._bankruptcy_price(acct, pos)
-        limit: Decimal | None
-        if engine.has("no-insurance-cover"):
-            limit = None
-        elif side is Side.SELL:
-            limit = min(max(quantize_up(bp, inst.tick_size), inst.min_price), inst.max_price)
-        else:
-            limit = max(min(quantize_down(bp, inst.tick_size), inst.max_price), inst.min_price)
-        cross_before = acct.cross_wallet
-        rec = engine.new_record(
-            acct,
-            symbol=symbol,
-            side=side,
-            type_=OrderType.MARKET if limit is None else OrderType.LIMIT,
-            qty=qty,
-            price=limit,
-            tif=None if limit is None else TimeInForce.IOC,
-            reduce_only=True,
-            client_id=f"autoclose-{now}-{engine.books[symbol].update_id}",
-            liquidation=True,
-        )
-        engine.match(acct, rec, limit)
-        filled, book_notional = rec.executed_qty, rec.cum_quote
-        shortfall = ZERO
-        remaining = qty - filled
-        bp_price = engine.prices[symbol].round(bp)
-        if remaining > 0:
-            shortfall += self._take_over(acct, rec, side, remaining, bp_price)
-        rec.status = "FILLED"
-        if isolated:
-            collateral_left = acct.cross_wallet - cross_before
-            if collateral_left < 0 and not engine.has("no-insurance-cover"):
-                # The isolated margin did not cover the loss: the fund pays, the trader's other
-                # money is untouched (§8 "the Insurance Fund will balance the account back to 0").
-                acct.cross_wallet -= collateral_left
-                engine.insurance.cross_wallet += collateral_left
-                shortfall -= collateral_left
-        else:
-            collateral_left, _ = engine.ledger.cross_equity_and_mm(acct)
-        rate = inst.liquidation_fee_rate or ZERO
-        fee = (book_notional * rate).quantize(engine.quantum, rounding=ROUND_HALF_UP)
-        if engine.config.liquidation_fee_capped:
-            fee = min(fee, max(collateral_left, ZERO))
-        charges = 2 if engine.has("double-liquidation-fee") else 1
-        if fee:
-            for _ in range(charges):
-                acct.cross_wallet -= fee
-                engine.insurance.cross_wallet += fee
-            engine.ledger.income(
-                acct, IncomeType.INSURANCE_CLEAR, -fee, symbol, rec.client_order_id
+        sign = pos.sign
+        remaining = abs(pos.qty)
+        wallet = pos.isolated_wallet if isolated else acct.cross_wallet
+        other_upnl = ZERO
+        other_mm = ZERO
+        if not isolated:
+            for other in engine.ledger.cross_positions(acct):
+                if other is not pos:
+                    fig = engine.ledger.figures(other)
+                    other_upnl += fig.upnl
+                    other_mm += fig.maint_margin
+        steps: list[BandStep] = []
+        while remaining > 0 and len(steps) < 100:
+            mark = liquidation_price(
+                sign=sign,
+                qty=remaining,
+                entry=pos.entry,
+                brackets=inst.brackets,
+                wallet=wallet,
+                other_upnl=other_upnl,
+                other_mm=other_mm,
             )
-        self.records.append(
-            LiquidationRecord(
-                account_id=acct.account_id,
-                symbol=symbol,
-                side=side.value,
-                margin_mode=pos.margin_mode,
-                quantity=qty,
-                filled_qty=filled,
-                price=limit if limit is not None else ZERO,
-                avg_price=book_notional / filled if filled else None,
-                time_ms=now,
-                trigger_mark=trigger,
-                bankruptcy_price=bp_price,
-                fee=fee,
-                shortfall=shortfall,
-                taken_over_qty=remaining,
+            if mark is None:
+                break
+            equity = wallet + other_upnl + sign * remaining * (mark - pos.entry)
+            sizing = _Sizing(remaining, mark, equity, other_mm, isolated)
+            # A step due at a mark no further than the previous one comes at once, inside the
+            # fraction variant's cooldown; one further away is assumed to come after it.
+            cooling = bool(steps) and sign * (mark - steps[-1].mark) >= 0
+            close = self._size(symbol, policy, sizing, cooling=cooling)
+            after = remaining - close
+            steps.append(
+                BandStep(
+                    mark=mark,
+                    close_qty=close,
+                    remaining_qty=after,
+                    bracket_before=inst.brackets[
+                        tier_index(inst.brackets, remaining * mark)
+                    ].bracket,
+                    bracket_after=(
+                        inst.brackets[tier_index(inst.brackets, after * mark)].bracket
+                        if after
+                        else None
+                    ),
+                )
             )
-        )
+            if isolated:
+                wallet = quantize_down(wallet * after / remaining, engine.quantum)
+            else:
+                realized = sign * close * (mark - pos.entry)
+                wallet += realized - close * mark * fee_rate
+            remaining = after
+        return LiquidationBand(symbol=symbol, quantity=pos.qty, steps=tuple(steps))
 
-    def _take_over(
-        self, acct: AccountState, rec: OrderRecord, side: Side, qty: Decimal, price: Decimal
-    ) -> Decimal:
-        """The insurance fund takes ``qty`` at the bankruptcy price and offloads it at once."""
-        engine = self.engine
-        fund = engine.insurance
-        symbol = rec.symbol
-        take = engine.new_record(
-            fund,
-            symbol=symbol,
-            side=side.opposite,
-            type_=OrderType.LIMIT,
-            qty=qty,
-            price=price,
-            tif=TimeInForce.IOC,
-            liquidation=True,
-        )
-        trade_id = engine.next_trade_id(symbol)
-        engine.apply_fill(fund, take, price, qty, maker=True, trade_id=trade_id)
-        engine.apply_fill(acct, rec, price, qty, maker=False, trade_id=trade_id)
-        before = fund.cross_wallet
-        offload = engine.new_record(
-            fund,
-            symbol=symbol,
-            side=side,
-            type_=OrderType.MARKET,
-            qty=qty,
-            price=None,
-            tif=None,
-            reduce_only=True,
-            liquidation=True,
-        )
-        engine.match(fund, offload, None)
-        return max(before - fund.cross_wallet, ZERO)
 
-    def _cover_cross(self, acct: AccountState) -> None:
-        """Bring a negative cross wallet back to zero from the insurance fund (§8)."""
-        engine = self.engine
-        if acct.cross_wallet >= 0 or engine.has("no-insurance-cover"):
-            return
-        deficit = -acct.cross_wallet
-        acct.cross_wallet = ZERO
-        engine.insurance.cross_wallet -= deficit
-        last = self.records[-1]
-        self.records[-1] = replace(last, shortfall=last.shortfall + deficit)
+class _Coefficients:
+    """``(alpha_j, beta_j)`` of the restore condition for tier ``j`` (engine/partial.py)."""
+
+    __slots__ = ("_fee", "_s")
+
+    def __init__(self, sizing: _Sizing, fee_rate: Decimal) -> None:
+        self._s = sizing
+        self._fee = fee_rate
+
+    def __call__(self, bracket: Bracket) -> tuple[Decimal, Decimal]:
+        s = self._s
+        mmr = bracket.maint_margin_ratio
+        if s.isolated:
+            return s.equity / s.qty - s.price * mmr, bracket.cum
+        alpha = s.price * (self._fee - mmr)
+        beta = s.equity - s.others_mm - self._fee * s.qty * s.price + bracket.cum
+        return alpha, beta

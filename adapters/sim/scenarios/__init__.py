@@ -1,120 +1,137 @@
-"""Declarative scenarios: JSON files next to this module, one per scenario.
+"""Declarative scenarios: one TOML file per named market situation, next to this module.
 
-A scenario names, per symbol, an index price path (absolute prices, or multiples of the price at
-load time with ``"relative": true``), a depth profile, and timed events: a constituent feed that
-stalls or prints off (``{"feed": 2, "stall": true}``, ``{"feed": 3, "offset": "0.30"}``) and
-wicks, where a trader sweeps a multiple of the visible depth on one side
-(``{"wick": {"side": "SELL", "depth_fraction": "1.5"}}``). Times are milliseconds from loading.
+A scenario is the same situation on every run: everything random in it derives from its own
+``seed`` (not the run seed, which still drives feed noise and the market maker's sizes). Files are
+decoded at the edge (:mod:`.decode`) into frozen records (:mod:`.model`); a malformed file is a
+:class:`~harness.errors.ConfigError` naming the file, the key and the fix.
+:func:`adapters.sim.engine.scenario.apply_scenario` puts a scenario into a running engine.
+
+The format (times are integer milliseconds after loading; prices, rates and bps are **strings**,
+TOML floats are refused so every number stays an exact ``Decimal``)::
+
+    name = "fast-move"                # must equal the file name
+    description = "what the market does, with the numbers a check can measure"
+    seed = 11                         # the scenario's own seed
+    duration_days = 30                # optional hint for checks (e.g. multi-cycle funding)
+
+    [symbols.BTCUSDT]
+    depth = "thin"                    # market-maker depth profile (config.DEPTH_PROFILES)
+    skew_bps = "10"                   # quotes centred this far above (+) / below (−) the index
+    [symbols.BTCUSDT.path]            # the index path; omitted: the index holds where it is
+    relative = true                   # prices are multiples of the index at load time
+    linear = true                     # interpolate between keyframes (else: step at each)
+    points = [[0, "1"], [10_000, "1"], [40_000, "0.92"]]
+
+    [[symbols.BTCUSDT.events]]        # a constituent feed stalls / resumes / prints off
+    at_ms = 10_000
+    jitter_ms = 2_000                 # optional: lands in [at_ms, at_ms + jitter_ms], seeded
+    feed = 2                          # 1-based constituent number
+    stall = true                      # and/or offset = "0.30" (relative to the path)
+    [[symbols.BTCUSDT.events]]        # a wick: market-sell 1.5 × the visible bid depth
+    at_ms = 20_500
+    wick = { side = "SELL", depth_fraction = "1.5" }
+
+    [symbols.ETHUSDT]                 # a correlated follower instead of a path:
+    follows = "BTCUSDT"               #   r_ETH(t) − 1 = beta · (r_BTC(t) − 1) + ε(t)
+    beta = "1.3"                      #   r = price / price at load time
+    noise_bps = "8"                   #   |ε| ≤ 8 bp, ε(0) = 0, drawn from the seed at the
+    noise_every_ms = 5_000            #   leader's keyframes and every noise_every_ms
+
+    [[population]]                    # accounts opened at load time with market orders
+    name = "crowd"                    # engine.scenario_accounts["crowd"] lists their ids
+    count = 20
+    symbols = ["BTCUSDT"]             # or symbol = "BTCUSDT"; one leg per symbol
+    side = "long"                     # or "short"
+    margin_mode = "isolated"          # or "cross" (default): cross legs share the wallet
+    leverage = [20, 30]               # a whole number, or an inclusive range drawn per account
+    wallet = "300"                    # deposit: a value or a ["low", "high"] range (cent grid)
+    notional = ["1000", "2500"]       # per leg, drawn per account (cent grid), bought at the
+                                      # load-time index rounded down to the step; or instead
+    # quantities = { BTCUSDT = ["0.020", "0.035"] }   one per account
+
+A follower's path is always relative; its leader may be absolute or relative, and must not follow
+another symbol. ``load("path/to/file.toml")`` loads a scenario file from outside the package.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from importlib import resources
-from typing import Any
+from importlib.resources.abc import Traversable
+from pathlib import Path
 
+from adapters.sim.scenarios.decode import decode_text
+from adapters.sim.scenarios.model import (
+    AccountPlan,
+    FeedEvent,
+    Follow,
+    Leg,
+    Population,
+    Scenario,
+    SymbolScenario,
+    WickEvent,
+)
 from harness.errors import ConfigError
-from harness.model import PricePath, Side
 
-__all__ = ["FeedEvent", "Scenario", "SymbolScenario", "WickEvent", "available", "load"]
+__all__ = [
+    "AccountPlan",
+    "FeedEvent",
+    "Follow",
+    "Leg",
+    "Population",
+    "Scenario",
+    "SymbolScenario",
+    "WickEvent",
+    "available",
+    "catalog",
+    "load",
+    "load_file",
+]
 
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FeedEvent:
-    at_ms: int
-    feed: int  # 1-based constituent number
-    stall: bool | None = None
-    offset: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WickEvent:
-    at_ms: int
-    side: Side
-    depth_fraction: Decimal
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SymbolScenario:
-    path: PricePath
-    relative: bool
-    depth: str | None
-    feed_events: tuple[FeedEvent, ...]
-    wicks: tuple[WickEvent, ...]
+SUFFIX = ".toml"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Scenario:
-    name: str
-    description: str
-    symbols: dict[str, SymbolScenario]
+def _folder() -> Traversable:
+    return resources.files(__package__)
 
 
 def available() -> list[str]:
-    folder = resources.files(__package__)
+    """The bundled scenarios' names, sorted."""
     return sorted(
-        p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")
+        p.name.removesuffix(SUFFIX) for p in _folder().iterdir() if p.name.endswith(SUFFIX)
     )
 
 
 def load(name: str) -> Scenario:
-    """The named scenario; a :class:`ConfigError` naming the choices if there is none."""
+    """The bundled scenario ``name``, or the file ``name`` if it ends in ``.toml``.
+
+    Raises:
+        ConfigError: no such scenario (the message lists the choices), or the file is malformed.
+    """
+    if name.endswith(SUFFIX):
+        return load_file(Path(name))
     names = available()
     if name not in names:
         msg = f"unknown scenario {name!r}; choose from: {', '.join(names)}"
         raise ConfigError(msg)
-    text = resources.files(__package__).joinpath(f"{name}.json").read_text(encoding="utf-8")
+    entry = _folder().joinpath(name + SUFFIX)
+    return decode_text(entry.read_text(encoding="utf-8"), str(entry), expected_name=name)
+
+
+def load_file(path: Path) -> Scenario:
+    """A scenario from a TOML file anywhere; its ``name`` must equal the file's stem."""
     try:
-        return parse(json.loads(text))
-    except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
-        msg = f"scenario {name!r} is malformed: {exc}"
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        msg = f"cannot read scenario file {path}: {exc.strerror}; check the path"
         raise ConfigError(msg) from None
+    return decode_text(text, str(path), expected_name=path.stem)
 
 
-def _dec(value: Any) -> Decimal:
-    if not isinstance(value, str | int):
-        msg = f"expected a decimal string, got {value!r}"
-        raise TypeError(msg)
-    return Decimal(value)
-
-
-def parse(data: dict[str, Any]) -> Scenario:
-    symbols: dict[str, SymbolScenario] = {}
-    for symbol, spec in data["symbols"].items():
-        path_spec = spec["path"]
-        path = PricePath(
-            points=tuple((int(t), _dec(p)) for t, p in path_spec["points"]),
-            linear=bool(path_spec.get("linear", False)),
-            name=data["name"],
-        )
-        feed_events: list[FeedEvent] = []
-        wicks: list[WickEvent] = []
-        for event in spec.get("events", ()):
-            if "wick" in event:
-                wick = event["wick"]
-                wicks.append(
-                    WickEvent(
-                        at_ms=int(event["at_ms"]),
-                        side=Side(wick["side"]),
-                        depth_fraction=_dec(wick["depth_fraction"]),
-                    )
-                )
-            else:
-                feed_events.append(
-                    FeedEvent(
-                        at_ms=int(event["at_ms"]),
-                        feed=int(event["feed"]),
-                        stall=event.get("stall"),
-                        offset=_dec(event["offset"]) if "offset" in event else None,
-                    )
-                )
-        symbols[symbol] = SymbolScenario(
-            path=path,
-            relative=bool(path_spec.get("relative", False)),
-            depth=spec.get("depth"),
-            feed_events=tuple(feed_events),
-            wicks=tuple(wicks),
-        )
-    return Scenario(name=data["name"], description=data["description"], symbols=symbols)
+def catalog() -> dict[str, str]:
+    """Name -> description of every bundled scenario; entry point ``perpcheck.scenarios``."""
+    out = {}
+    for name in available():
+        scenario = load(name)
+        hint = f" [{scenario.duration_days} days]" if scenario.duration_days else ""
+        out[name] = scenario.description + hint
+    return out
