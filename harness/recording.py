@@ -230,6 +230,7 @@ class Recorder:
             unit=headline.unit if headline else "",
             message=message,
             measurements=tuple(ctx.measurements) if ctx is not None else (),
+            notes=tuple(ctx.notes) if ctx is not None else (),
             evidence=dict(ctx.evidence) if ctx is not None else {},
             seed=self.settings.seed,
             defects=self.settings.defects,

@@ -72,6 +72,7 @@ class CheckResult:
     unit: str = ""
     message: str = ""
     measurements: tuple[Measurement, ...] = ()
+    notes: tuple[str, ...] = ()
     evidence: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
     defects: tuple[str, ...] = ()
@@ -93,6 +94,7 @@ class CheckResult:
         kwargs["status"] = Status(kwargs["status"])
         kwargs["measurements"] = tuple(Measurement(**m) for m in kwargs.get("measurements", ()))
         kwargs["defects"] = tuple(kwargs.get("defects", ()))
+        kwargs["notes"] = tuple(kwargs.get("notes", ()))
         return cls(**kwargs)
 
 

@@ -203,8 +203,8 @@ async def test_payment_sign_size_and_eligibility(
         )
         paid, records = await funding_paid(acct, symbol, funding_time)
         ctx.require(
-            f"{label}: {'pays' if pos.quantity > 0 else 'receives'} (sign of s × F)",
-            paid * pos.quantity > 0,
+            f"{label}: {'pays' if pos.quantity * rate > 0 else 'receives'} (sign of s × F)",
+            paid * pos.quantity * rate > 0,
             expected="long pays, short receives" if rate > 0 else "long receives, short pays",
             observed=f"paid {paid}",
         )
@@ -266,7 +266,7 @@ async def _cross_trade(
     await taker.place_order(limit(symbol, side.opposite, qty, price, TimeInForce.IOC))
 
 
-@check("FUND-003", needs=TRADING | {Capability.READ_INSURANCE})
+@check("FUND-003", needs=TRADING | {Capability.READ_INSURANCE, Capability.READ_LIQUIDATIONS})
 async def test_funding_is_zero_sum_with_the_rounding_residual(
     venue: Venue, control: VenueControl, oracle: ModuleType, ctx: CheckContext
 ) -> None:

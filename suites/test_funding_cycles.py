@@ -248,7 +248,7 @@ def _drift_chart(
     }
 
 
-@check("FUND-005", needs=OBSERVE)
+@check("FUND-005", needs=OBSERVE - {Capability.CONTROL_PRICES})
 async def test_interval_switch_applies_from_its_announced_funding_time(
     venue: Venue, control: VenueControl, ctx: CheckContext
 ) -> None:

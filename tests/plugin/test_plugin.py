@@ -306,3 +306,25 @@ async def test_marker(venue, ctx):
     )
     result = _run(pytester)
     result.assert_outcomes(passed=2)
+
+
+def test_notes_reach_the_results(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_m=HEADER
+        + '''
+@check("ORD-913")
+async def test_noted(venue, ctx):
+    """A check that leaves a note.
+
+    Source: nowhere §0
+    """
+    ctx.note("13 cycles to liquidation at this rate")
+    ctx.equal("x", expected=Decimal(1), observed=Decimal(1))
+'''
+    )
+    result = _run(pytester)
+    result.assert_outcomes(passed=1)
+    (row,) = _results(pytester.path / "out")
+    assert row["notes"] == ["13 cycles to liquidation at this rate"]
+    (run_dir,) = [p for p in (pytester.path / "out").iterdir() if p.is_dir()]
+    assert "13 cycles to liquidation at this rate" in (run_dir / "index.html").read_text()

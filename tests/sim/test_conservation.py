@@ -24,10 +24,11 @@ Source: perp-mechanics.md §8(d) "Conservation per liquidation", §11 rounding.
 from __future__ import annotations
 
 import contextlib
+import os
 from decimal import Decimal, localcontext
 
 import pytest
-from hypothesis import settings
+from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -52,7 +53,7 @@ HALF_UNIT = D("0.000000005")
 PER_FILL = D("1e-15")
 SYMBOLS = (BTC, ETH)
 STEP = {BTC: D("0.001"), ETH: D("0.01")}
-BALANCES = ["300", "2000", "10000", "50000"]
+BALANCES = ["300", "2000", "10000", "50000", "400000"]
 FACTORS = ["0.85", "0.9", "0.95", "0.98", "0.995", "1.005", "1.02", "1.05", "1.1", "1.15"]
 
 
@@ -262,6 +263,27 @@ class EngineMachine(RuleBasedStateMachine):
         with contextlib.suppress(Rejected):
             engine.place_order(aid, req)
 
+    @rule(
+        i=st.integers(0, 3),
+        symbol=st.sampled_from(SYMBOLS),
+        side=st.sampled_from(Side),
+        tier=st.integers(1, 3),
+        isolated=st.booleans(),
+    )
+    def open_in_tier(self, i: int, symbol: str, side: Side, tier: int, isolated: bool) -> None:
+        """A 20x position a fifth into a higher tier, so a shock forces partial steps."""
+        engine, aid = self.engine, self._trader(i)
+        inst = engine.instruments[symbol]
+        mode = MarginMode.ISOLATED if isolated else MarginMode.CROSS
+        with contextlib.suppress(Rejected):
+            engine.set_margin_mode(aid, symbol, mode)
+        with contextlib.suppress(Rejected):
+            engine.set_leverage(aid, symbol, 20)
+        notional = inst.brackets[tier].notional_floor * D("1.2")
+        steps = int(notional / engine.mark(symbol) / STEP[symbol])
+        with contextlib.suppress(Rejected):
+            engine.place_order(aid, market(symbol, side, self._qty(symbol, steps)))
+
     @rule(i=st.integers(0, 3), symbol=st.sampled_from(SYMBOLS), tenths=st.integers(1, 10))
     def close_part(self, i: int, symbol: str, tenths: int) -> None:
         acct = self.engine.accounts[self._trader(i)]
@@ -277,7 +299,7 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(
         symbol=st.sampled_from(SYMBOLS),
         factor=st.sampled_from(FACTORS),
-        over_ms=st.sampled_from([1, 5_000, 30_000]),
+        over_ms=st.sampled_from([1, 5_000, 30_000, 300_000]),
         thin=st.booleans(),
     )
     def shock(self, symbol: str, factor: str, over_ms: int, thin: bool) -> None:
@@ -292,6 +314,36 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(ms=st.sampled_from([250, 1_000, 3_000, 10_000]))
     def advance(self, ms: int) -> None:
         self.engine.clock.advance(ms)
+
+    @rule(symbol=st.sampled_from(SYMBOLS), skew=st.sampled_from(["-40", "0", "15", "60"]))
+    def funding_settles(self, symbol: str, skew: str) -> None:
+        """A premium (the maker's skew), then the funding time pulled to the next update.
+
+        The real settlement code runs; only the schedule is moved, so a property test need not
+        simulate the hours in between.
+        """
+        self.engine.market_maker.set_skew(symbol, D(skew))
+        self.engine.settle()
+        now = self.engine.clock.now_ms()
+        self.engine.prices[symbol].next_funding_ms = (now // 1000 + 1) * 1000
+        self.engine.clock.advance(1000)
+
+    @rule(
+        i=st.integers(0, 3),
+        symbol=st.sampled_from(SYMBOLS),
+        amount=st.sampled_from(["-50", "25", "400"]),
+    )
+    def move_isolated_margin(self, i: int, symbol: str, amount: str) -> None:
+        with contextlib.suppress(Rejected):
+            self.engine.add_isolated_margin(self._trader(i), symbol, D(amount))
+
+    @rule(empty=st.booleans())
+    def insurance_fund(self, empty: bool) -> None:
+        """Drain the fund (liquidations then deleverage) or refill it; money moves in or out."""
+        fund = self.engine.insurance
+        target = D(0) if empty else self.engine.config.insurance_fund
+        self.deposits += target - fund.cross_wallet
+        fund.cross_wallet = target
 
     @invariant()
     def money_is_conserved(self) -> None:
@@ -315,8 +367,34 @@ class EngineMachine(RuleBasedStateMachine):
     def no_account_is_left_liquidatable_or_in_debt(self) -> None:
         assert_no_account_left_liquidatable(self.engine)
 
+    @invariant()
+    def every_liquidation_is_recorded_with_its_trigger_and_bounds(self) -> None:
+        liquidator = self.engine.liquidator
+        for record in liquidator.records:
+            assert record.trigger_mark > 0, record
+            assert record.quantity == record.filled_qty + record.taken_over_qty + record.adl_qty
+            assert record.fee >= 0
+            assert record.shortfall >= 0
+        bankruptcy = {(r.symbol, r.time_ms): r.bankruptcy_price for r in liquidator.records}
+        for adl in liquidator.adl_records:
+            assert adl.quantity > 0
+            assert (adl.symbol, adl.time_ms) in bankruptcy
+        # What the machine exercised, in --hypothesis-show-statistics.
+        if any(r.partial for r in liquidator.records):
+            event("a partial liquidation step")
+        if liquidator.adl_records:
+            event("auto-deleveraging")
+        if self.engine.funding.settlements:
+            event("a funding settlement")
 
-EngineMachine.TestCase.settings = settings(max_examples=50, stateful_step_count=50, deadline=None)
+
+# CI runs the machine at full size (issue 4: >= 200 examples x 100 steps); locally it is smaller.
+_CI = bool(os.environ.get("CI"))
+EngineMachine.TestCase.settings = settings(
+    max_examples=200 if _CI else 40,
+    stateful_step_count=100 if _CI else 50,
+    deadline=None,
+)
 test_engine_conserves_money_and_leaves_no_account_liquidatable = EngineMachine.TestCase
 
 

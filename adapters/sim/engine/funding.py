@@ -90,10 +90,10 @@ class _SymbolFunding:
     cap: Decimal
     floor: Decimal
     impact_notional: Decimal
-    samples: list[tuple[int, Decimal]] = field(default_factory=list)  # this interval's
-    due: tuple[int, Decimal, Decimal, int] | None = (
-        None  # fixed at this update, paid after the mark
-    )
+    # (time, premium) of the interval in progress.
+    samples: list[tuple[int, Decimal]] = field(default_factory=list)
+    # (funding time, rate, P̄, samples): fixed before the mark is published, paid after it.
+    due: tuple[int, Decimal, Decimal, int] | None = None
     pending: _Pending | None = None
     history: list[FundingEvent] = field(default_factory=list)
 
