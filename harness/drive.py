@@ -37,6 +37,7 @@ class Drive:
     symbol: str
     start_ms: int
     frames: list[Frame] = field(default_factory=list)
+    focus: tuple[Decimal, Decimal] | None = None  # the marks worth charting (e.g. the band)
 
     def events(self, name: str) -> list[tuple[int, LiquidationEvent]]:
         """``(frame index, event)`` for each liquidation step of the watched account ``name``."""
@@ -46,23 +47,32 @@ class Drive:
         """The frame just before ``frame_index`` (the state the liquidation started from)."""
         return self.frames[max(frame_index - 1, 0)]
 
-    def evidence(self, title: str, **extra: Any) -> dict[str, Any]:
+    def evidence(
+        self, title: str, *, window: tuple[Decimal, Decimal] | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        """A chart of mark and index with each liquidation step; ``window`` keeps only the
+        updates whose mark lies in ``[low, high]`` (e.g. the band, not the way to it)."""
+
         def t(ms: int) -> str:
             return format(Decimal(ms - self.start_ms) / 1000, "f")
 
+        frames = self.frames
+        window = window if window is not None else self.focus
+        if window is not None:
+            frames = [f for f in frames if window[0] <= f.mark <= window[1]] or frames
         data: dict[str, Any] = {
             "type": "series",
             "title": title,
             "x_label": "time (s)",
             "y_label": f"{self.symbol} price",
             "series": {
-                "mark": [[t(f.time_ms), format(f.mark, "f")] for f in self.frames],
-                "index": [[t(f.time_ms), format(f.index, "f")] for f in self.frames],
+                "mark": [[t(f.time_ms), format(f.mark, "f")] for f in frames],
+                "index": [[t(f.time_ms), format(f.index, "f")] for f in frames],
             },
             **extra,
         }
         lines = data.setdefault("vlines", [])
-        for f in self.frames:
+        for f in frames:
             for name, events in f.events.items():
                 for e in events:
                     label = "step" if e.partial else "closed"
@@ -81,6 +91,7 @@ async def drive_index(
     stop: Callable[[Drive], bool] | None = None,
     books: bool = False,
     legs: Sequence[tuple[int, Decimal]] = (),
+    focus: tuple[Decimal, Decimal] | None = None,
 ) -> Drive:
     """Move ``symbol``'s index linearly to ``target`` over ``updates`` updates, recording.
 
@@ -101,7 +112,7 @@ async def drive_index(
         points.append((points[-1][0] + leg_updates * interval, leg_target))
     await control.set_price_path(symbol, PricePath(points=tuple(points), linear=True))
     updates = points[-1][0] // interval
-    drive = Drive(symbol=symbol, start_ms=start)
+    drive = Drive(symbol=symbol, start_ms=start, focus=focus)
     seen = {k: len(await a.liquidations(symbol)) for k, a in accounts.items()}
 
     async def frame(events: Mapping[str, tuple[LiquidationEvent, ...]]) -> Frame:

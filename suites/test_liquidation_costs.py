@@ -106,7 +106,12 @@ async def test_liquidation_loss_within_oracle_bound(
         stop=lambda d: bool(d.events("trader")),
     )
     events = drive.events("trader")
-    ctx.require("the position was liquidated", bool(events), expected="liquidated", observed="none")
+    ctx.require(
+        "the position was liquidated",
+        bool(events),
+        expected="liquidated",
+        observed=f"{len(events)} step(s)",
+    )
     if not events:
         return
     frame_index, event = events[0]

@@ -119,8 +119,16 @@ async def _drive_through(
         gap=min(gaps, default=max(marks) * Decimal("0.001")),
         tick=inst.tick_size,
     )
+    focus = (min(marks) * Decimal("0.997"), max(marks) * Decimal("1.003"))
     return await drive_index(
-        venue, inst.symbol, target, updates=updates, legs=legs, accounts=accounts, stop=stop
+        venue,
+        inst.symbol,
+        target,
+        updates=updates,
+        legs=legs,
+        accounts=accounts,
+        stop=stop,
+        focus=focus,
     )
 
 
@@ -581,9 +589,17 @@ async def test_cooldown_between_slices(
         accounts={"trader": account},
         stop=lambda d: d.frames[-1].positions["trader"] is None,
     )
+    triggers = [e.trigger_mark for _, e in drive.events("trader") if e.trigger_mark is not None]
+    if triggers:
+        drive.focus = (min(triggers) * Decimal("0.995"), max(triggers) * Decimal("1.005"))
     ctx.add_evidence("drive", drive.evidence("Slices and the cooldown"))
     events = drive.events("trader")
-    ctx.require("the position was liquidated", bool(events), expected="steps", observed="none")
+    ctx.require(
+        "the position was liquidated",
+        bool(events),
+        expected="steps",
+        observed=f"{len(events)} step(s)",
+    )
     if not events:
         return
     frame_index, first = events[0]
