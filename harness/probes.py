@@ -15,6 +15,7 @@ from harness.errors import Missing, Rejected
 from harness.model import (
     Balance,
     BookSnapshot,
+    Bracket,
     ClientOrderId,
     Instrument,
     LiquidationEvent,
@@ -30,7 +31,7 @@ from harness.model import (
     quantize_down,
     quantize_up,
 )
-from harness.oracle import mark_band, mark_price, moving_average_basis
+from harness.oracle import PositionInput, PositionSide, mark_band, mark_price, moving_average_basis
 from harness.venue import Account, Venue
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "need",
     "open_isolated",
     "passive_price",
+    "position_input",
     "position_of",
 ]
 
@@ -122,6 +124,20 @@ def describe(outcome: Order | Rejected) -> str:
     if isinstance(outcome, Rejected):
         return f"rejected {outcome.code} ({outcome.msg})"
     return f"{outcome.status.value}, filled {outcome.executed_qty}/{outcome.orig_qty}"
+
+
+def position_input(
+    pos: Position, brackets: tuple[Bracket, ...], *, mark: Decimal | None = None
+) -> PositionInput:
+    """A venue position as the oracle takes it (side and size from the signed quantity)."""
+    return PositionInput(
+        symbol=pos.symbol,
+        side=PositionSide.parse(pos.sign),
+        quantity=pos.size,
+        entry_price=pos.entry_price,
+        brackets=brackets,
+        mark_price=mark,
+    )
 
 
 async def position_of(account: Account, symbol: str) -> Position | None:

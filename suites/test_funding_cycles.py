@@ -24,7 +24,7 @@ from harness.funding_probe import (
 )
 from harness.model import Position, Side, quantize_down
 from harness.oracle import FundingCycle, FundingProjection
-from harness.probes import need, open_isolated, position_of
+from harness.probes import need, open_isolated, position_input, position_of
 from harness.venue import Capability, Venue, VenueControl
 
 D = Decimal
@@ -73,13 +73,7 @@ async def test_funding_compounds_into_the_maintenance_buffer(
         leverage=50,
     )
     brackets = await venue.brackets(symbol)
-    position = oracle.PositionInput(
-        symbol=symbol,
-        side=pos.sign,
-        quantity=pos.size,
-        entry_price=pos.entry_price,
-        brackets=brackets,
-    )
+    position = position_input(pos, brackets)
     wallet0 = pos.isolated_wallet
     funding_time = info.next_funding_time_ms
     rates: list[Decimal] = []

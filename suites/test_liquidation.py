@@ -27,6 +27,7 @@ from harness.probes import (
     market,
     need,
     open_isolated,
+    position_input,
     position_of,
 )
 from harness.venue import Account, Capability, Venue, VenueControl
@@ -42,20 +43,9 @@ DRIVE = {
 }
 
 
-def _input(oracle: ModuleType, pos: Position, brackets: Any, mark: Decimal | None = None) -> Any:
-    return oracle.PositionInput(
-        symbol=pos.symbol,
-        side=pos.sign,
-        quantity=abs(pos.quantity),
-        entry_price=pos.entry_price,
-        brackets=brackets,
-        mark_price=mark,
-    )
-
-
 async def _isolated_quote(venue: Venue, oracle: ModuleType, pos: Position) -> Any:
     brackets = await venue.brackets(pos.symbol)
-    return oracle.isolated_liquidation(_input(oracle, pos, brackets), pos.isolated_wallet)
+    return oracle.isolated_liquidation(position_input(pos, brackets), pos.isolated_wallet)
 
 
 async def _close(account: Account, symbol: str) -> None:
@@ -178,8 +168,8 @@ async def test_cross_liquidation_price_two_symbols(
         positions = [p for p in await account.positions() if p.margin_mode is MarginMode.CROSS]
         balance = await account.balance()
         inputs = [
-            _input(
-                oracle, p, await venue.brackets(p.symbol), (await venue.mark(p.symbol)).mark_price
+            position_input(
+                p, await venue.brackets(p.symbol), mark=(await venue.mark(p.symbol)).mark_price
             )
             for p in positions
         ]

@@ -12,7 +12,6 @@ import itertools
 from collections.abc import Callable
 from decimal import Decimal
 from types import ModuleType
-from typing import Any
 
 import pytest
 
@@ -27,7 +26,7 @@ from harness.model import (
     Side,
     TimeInForce,
 )
-from harness.probes import limit, market, need, open_isolated, position_of
+from harness.probes import limit, market, need, open_isolated, position_input, position_of
 from harness.venue import Account, Capability, Venue, VenueControl
 
 BTC = "BTCUSDT"
@@ -42,16 +41,6 @@ NEEDS = frozenset(
         Capability.READ_BRACKETS,
     }
 )
-
-
-def _input(oracle: ModuleType, pos: Position, inst: Instrument, qty: Decimal | None = None) -> Any:
-    return oracle.PositionInput(
-        symbol=pos.symbol,
-        side=pos.sign,
-        quantity=abs(pos.quantity) if qty is None else qty,
-        entry_price=pos.entry_price,
-        brackets=inst.brackets,
-    )
 
 
 def _equity(pos: Position, wallet: Decimal, mark: Decimal) -> Decimal:
@@ -90,7 +79,7 @@ def _band_marks(
 ) -> list[Decimal]:
     """The oracle's band marks for ``pos`` (a long), highest first."""
     steps = oracle.expected_band(
-        _input(oracle, pos, inst),
+        position_input(pos, inst.brackets),
         wallet=wallet,
         policy=inst.liquidation,
         step_size=inst.step_size,
@@ -188,7 +177,7 @@ async def test_partial_step_is_minimal(
         isolated = pos.margin_mode is MarginMode.ISOLATED
         wallet = pos.isolated_wallet if isolated else before.balances[name].cross_wallet_balance
         minimal = oracle.step_close_quantity(
-            _input(oracle, pos, inst),
+            position_input(pos, inst.brackets),
             price=trigger,
             equity=_equity(pos, wallet, trigger),
             policy=inst.liquidation,
@@ -283,7 +272,7 @@ async def test_tier_step_down_order_and_reevaluation(
         trigger = need(event.trigger_mark, "the step's trigger mark")
         size = abs(pos.quantity)
         expected = oracle.step_close_quantity(
-            _input(oracle, pos, inst),
+            position_input(pos, inst.brackets),
             price=trigger,
             equity=_equity(pos, pos.isolated_wallet, trigger),
             policy=inst.liquidation,
@@ -490,7 +479,7 @@ async def test_band_equals_oracle_band(
     trader, pos = await _big_isolated(control, venue, inst)
     reported = need(await trader.liquidation_band(inst.symbol), "a liquidation band")
     expected = oracle.expected_band(
-        _input(oracle, pos, inst),
+        position_input(pos, inst.brackets),
         wallet=pos.isolated_wallet,
         policy=inst.liquidation,
         step_size=inst.step_size,
@@ -606,7 +595,7 @@ async def test_cooldown_between_slices(
     pos = need(drive.before(frame_index).positions["trader"], "the position before the first slice")
     trigger = need(first.trigger_mark, "trigger")
     slice_qty = oracle.step_close_quantity(
-        _input(oracle, pos, inst),
+        position_input(pos, inst.brackets),
         price=trigger,
         equity=_equity(
             pos, drive.before(frame_index).balances["trader"].cross_wallet_balance, trigger
@@ -654,7 +643,7 @@ async def test_liquidation_never_fills_beyond_bankruptcy(
     """
     inst = (await venue.instruments())[BTC]
     pos = await open_isolated(account, BTC, Side.BUY, Decimal("0.05"), leverage=20)
-    quote = oracle.isolated_liquidation(_input(oracle, pos, inst), pos.isolated_wallet)
+    quote = oracle.isolated_liquidation(position_input(pos, inst.brackets), pos.isolated_wallet)
     bankruptcy = need(quote.bankruptcy_price, "an oracle bankruptcy price")
     since = venue.clock.now_ms()
     await _gap(venue, control, BTC, Decimal("0.88"))

@@ -290,28 +290,33 @@ class Executor:
 
     def _transfer(
         self,
-        fund: AccountState,
+        counterparty: AccountState,
         acct: AccountState,
         rec: OrderRecord,
         symbol: str,
         side: Side,
         qty: Decimal,
         price: Decimal,
+        *,
+        reduce_only: bool = False,
+        client_id: str | None = None,
     ) -> None:
-        """The fund takes ``qty`` of ``acct``'s closing side at ``price``."""
+        """``counterparty`` takes ``qty`` of ``acct``'s closing ``side`` at ``price``, no fees."""
         engine = self.engine
         counter = engine.new_record(
-            fund,
+            counterparty,
             symbol=symbol,
             side=side.opposite,
             type_=OrderType.LIMIT,
             qty=qty,
             price=price,
             tif=TimeInForce.IOC,
+            reduce_only=reduce_only,
+            client_id=client_id,
             liquidation=True,
         )
         trade_id = engine.next_trade_id(symbol)
-        engine.apply_fill(fund, counter, price, qty, maker=True, trade_id=trade_id)
+        engine.apply_fill(counterparty, counter, price, qty, maker=True, trade_id=trade_id)
         engine.apply_fill(acct, rec, price, qty, maker=False, trade_id=trade_id)
 
     def _deleverage(
@@ -331,21 +336,10 @@ class Executor:
             if done >= qty:
                 break
             take = min(qty - done, abs(pos.qty))
-            counter = engine.new_record(
-                other,
-                symbol=symbol,
-                side=side.opposite,
-                type_=OrderType.LIMIT,
-                qty=take,
-                price=price,
-                tif=TimeInForce.IOC,
-                reduce_only=True,
-                liquidation=True,
-                client_id=f"adl-{engine.clock.now_ms()}-{engine.next_trade_id(symbol)}",
+            adl_id = f"adl-{engine.clock.now_ms()}-{engine.next_trade_id(symbol)}"
+            self._transfer(
+                other, acct, rec, symbol, side, take, price, reduce_only=True, client_id=adl_id
             )
-            trade_id = engine.next_trade_id(symbol)
-            engine.apply_fill(other, counter, price, take, maker=True, trade_id=trade_id)
-            engine.apply_fill(acct, rec, price, take, maker=False, trade_id=trade_id)
             self.adl_records.append(
                 AdlRecord(
                     account_id=other.account_id,
