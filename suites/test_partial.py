@@ -55,7 +55,12 @@ async def _partial_symbol(venue: Venue, variant: LiquidationVariant) -> Instrume
 
 
 async def _twins(
-    venue: Venue, control: VenueControl, inst: Instrument, qty: Decimal, wallet: Decimal
+    venue: Venue,
+    control: VenueControl,
+    inst: Instrument,
+    qty: Decimal,
+    wallet: Decimal,
+    leverage: int = 20,
 ) -> tuple[Account, Account]:
     """Two accounts with identical isolated positions: same size, entry, margin and leverage."""
     symbol = inst.symbol
@@ -68,7 +73,7 @@ async def _twins(
     twins = []
     for name in ("twin A", "twin B"):
         twin = await control.create_account(wallet, label=name)
-        await open_isolated(twin, symbol, Side.BUY, qty, leverage=20)
+        await open_isolated(twin, symbol, Side.BUY, qty, leverage=leverage)
         twins.append(twin)
     await seller.cancel_all(symbol)
     return twins[0], twins[1]
@@ -138,9 +143,9 @@ async def test_partial_step_is_minimal(
     symbol = inst.symbol
     mark = (await venue.mark(symbol)).mark_price
     tier2 = inst.brackets[1].notional_floor
-    await open_isolated(
-        account, symbol, Side.BUY, (tier2 * Decimal("1.2") / mark).quantize(inst.step_size), 20
-    )
+    # Six times the tier-2 floor: the step closes most of the position, which leaves the rest a
+    # wide margin, so the full close comes well after the step (a mark jump cannot merge them).
+    await open_isolated(account, symbol, Side.BUY, (tier2 * 6 / mark).quantize(inst.step_size), 40)
     cross = await control.create_account(Decimal(10_000), label="cross trader")
     await cross.place_order(
         market(symbol, Side.BUY, (tier2 * Decimal("2.4") / mark).quantize(inst.step_size))
@@ -419,9 +424,10 @@ async def test_more_collateral_never_liquidates_earlier_or_more(
     inst = await _partial_symbol(venue, LiquidationVariant.TIER_STEP_DOWN)
     symbol = inst.symbol
     mark = (await venue.mark(symbol)).mark_price
-    # Deep enough into tier 2 that both liquidation prices stay in it: the first step is partial.
-    qty = (inst.brackets[1].notional_floor * Decimal("1.2") / mark).quantize(inst.step_size)
-    poor, rich = await _twins(venue, control, inst, qty, Decimal(50_000))
+    # Deep into tier 2 (six times its floor): both liquidation prices stay in it, and each first
+    # step leaves a wide margin before the next, so the first steps are partial for both.
+    qty = (inst.brackets[1].notional_floor * 6 / mark).quantize(inst.step_size)
+    poor, rich = await _twins(venue, control, inst, qty, Decimal(50_000), leverage=40)
     await rich.add_isolated_margin(symbol, Decimal(1_000))
     accounts = {"poor": poor, "rich": rich}
     bands = []
