@@ -30,6 +30,7 @@ import pytest
 
 from harness.errors import CheckDefinitionError, CheckFailed
 from harness.results import Measurement
+from harness.safety import SafetyRefused
 from harness.venue import Capability
 
 __all__ = [
@@ -159,7 +160,10 @@ def check(
 
         @functools.wraps(fn)
         async def run_check(*args: P.args, **kwargs: P.kwargs) -> None:
-            await fn(*args, **kwargs)
+            try:
+                await fn(*args, **kwargs)
+            except SafetyRefused as exc:
+                pytest.skip(f"refused by the run's safety caps before sending: {exc}")
             ctx = kwargs.get("ctx")
             if isinstance(ctx, CheckContext):
                 ctx.finish()

@@ -8,6 +8,7 @@ declared with ``@check`` are collected. Heavy work lives in :mod:`harness.record
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from decimal import Decimal
 from types import ModuleType
 from typing import Any, NamedTuple
 
@@ -58,11 +59,44 @@ _OPTIONS = (
     _Option(
         ("--venue-option",), "perpcheck_venue_options", "venue option KEY=VALUE", "KEY=VALUE", True
     ),
+    _Option(
+        ("--max-order-notional",),
+        "perpcheck_max_order_notional",
+        "refuse orders above this notional before sending (default: 5000 on real venues)",
+        "USDT",
+    ),
+    _Option(
+        ("--max-run-notional",),
+        "perpcheck_max_run_notional",
+        "refuse orders once the run's notional reaches this (default: 50000 on real venues)",
+        "USDT",
+    ),
 )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("perpcheck", "perpcheck conformance checks")
+    group.addoption(
+        "--allow-mainnet",
+        dest="perpcheck_allow_mainnet",
+        action="store_true",
+        default=False,
+        help="allow production endpoints (real money); refused without it",
+    )
+    parser.addini(
+        "perpcheck_allow_mainnet", "allow production endpoints", type="bool", default=False
+    )
+    group.addoption(
+        "--cleanup",
+        dest="perpcheck_cleanup",
+        action="store_true",
+        default=False,
+        help="cancel the run's orders and flatten its positions after each check, also on "
+        "simulated venues (always done on real ones)",
+    )
+    parser.addini(
+        "perpcheck_cleanup", "clean up after each check on every venue", type="bool", default=False
+    )
     for option in _OPTIONS:
         group.addoption(
             *option.flags,
@@ -165,10 +199,31 @@ async def venue(request: pytest.FixtureRequest) -> AsyncIterator[Venue]:
         await opened.close()
 
 
-@pytest.fixture
-def account(venue: Venue) -> Account:
-    """The venue's default trading account."""
-    return venue.account()
+@pytest_asyncio.fixture
+async def account(request: pytest.FixtureRequest, venue: Venue) -> AsyncIterator[Account]:
+    """The venue's trading account behind the run's safety wrapper (harness.safety).
+
+    Orders carry the run's client-id prefix and are checked against the notional caps before
+    they are sent; after the check, on a real venue (or with ``--cleanup``), the run's open orders
+    are cancelled and the positions it opened flattened, and what was cleaned is recorded.
+    """
+    from harness.safety import SafeAccount
+
+    settings = request.config.stash[_SETTINGS]
+
+    async def mark_of(symbol: str) -> Decimal:
+        return (await venue.mark(symbol)).mark_price
+
+    safe = SafeAccount(
+        venue.account(),
+        prefix=settings.client_prefix(),
+        guard=settings.guard_for(venue),
+        mark_of=mark_of,
+    )
+    yield safe
+    if settings.cleans(venue):
+        report = await safe.cleanup()
+        settings.record_cleanup(request.node.nodeid, report)
 
 
 @pytest.fixture

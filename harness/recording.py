@@ -14,6 +14,7 @@ import secrets
 import shlex
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ from harness.checks import CheckContext, CheckSpec
 from harness.clock import WallClock, iso_ms
 from harness.errors import ConfigError, PerpcheckError
 from harness.results import CheckResult, ResultsWriter, RunInfo, Status
-from harness.venue import Venue, VenueConfig, available_venues, open_venue
+from harness.safety import CleanupReport, NotionalGuard, run_prefix
+from harness.venue import Capability, Venue, VenueConfig, available_venues, open_venue
 
 __all__ = ["Recorder", "RunSettings", "derive_seed", "preflight"]
 
@@ -34,6 +36,25 @@ def derive_seed(run_seed: int, check_id: str) -> int:
     """A check's own seed: stable for (run seed, check ID), whatever else runs or in which order."""
     digest = hashlib.sha256(f"{run_seed}:{check_id}".encode()).digest()
     return int.from_bytes(digest[:8], "big")
+
+
+DEFAULT_MAX_ORDER_NOTIONAL = Decimal(5_000)
+DEFAULT_MAX_RUN_NOTIONAL = Decimal(50_000)
+
+
+def _decimal_option(config: pytest.Config, name: str) -> Decimal | None:
+    raw = _option(config, name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = Decimal(str(raw))
+    except ArithmeticError:
+        value = Decimal("NaN")
+    if not value.is_finite() or value <= 0:
+        flag = "--" + name.removeprefix("perpcheck_").replace("_", "-")
+        msg = f"{flag} {raw!r} must be a positive number of the margin asset"
+        raise pytest.UsageError(msg)
+    return value
 
 
 def _option(config: pytest.Config, name: str) -> Any:
@@ -52,7 +73,13 @@ class RunSettings:
     report_dir: Path
     run_id: str | None
     options: dict[str, str]
+    allow_mainnet: bool = False
+    cleanup: bool = False
+    max_order_notional: Decimal | None = None
+    max_run_notional: Decimal | None = None
     recorder: Recorder | None = None
+    _guard: NotionalGuard | None = None
+    cleanups: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunSettings:
@@ -81,7 +108,15 @@ class RunSettings:
                 raise pytest.UsageError(msg)
             options[key] = value
         report_dir = Path(str(_option(config, "perpcheck_report_dir") or "reports"))
+        caps = {
+            name: _decimal_option(config, f"perpcheck_{name}")
+            for name in ("max_order_notional", "max_run_notional")
+        }
         return cls(
+            allow_mainnet=bool(_option(config, "perpcheck_allow_mainnet")),
+            cleanup=bool(_option(config, "perpcheck_cleanup")),
+            max_order_notional=caps["max_order_notional"],
+            max_run_notional=caps["max_run_notional"],
             venue=venue,
             seed=seed,
             defects=tuple(_option(config, "perpcheck_defects") or ()),
@@ -129,8 +164,49 @@ class RunSettings:
 
     def venue_config(self, seed: int) -> VenueConfig:
         return VenueConfig(
-            seed=seed, defects=self.defects, scenario=self.scenario, options=self.options
+            seed=seed,
+            defects=self.defects,
+            scenario=self.scenario,
+            options=self.options,
+            allow_mainnet=self.allow_mainnet,
         )
+
+    @staticmethod
+    def simulated(venue: Venue) -> bool:
+        """A venue whose clock the harness drives is a throwaway simulator."""
+        return Capability.CONTROL_CLOCK in venue.capabilities
+
+    def client_prefix(self) -> str:
+        run_id = self.recorder.run_dir.name if self.recorder is not None else (self.run_id or "")
+        return run_prefix(run_id or f"s{self.seed}")
+
+    def guard_for(self, venue: Venue) -> NotionalGuard:
+        """The run's notional caps: none on a simulator unless given, 5000/50000 on real venues."""
+        if self.simulated(venue):
+            return NotionalGuard(per_order=self.max_order_notional, per_run=self.max_run_notional)
+        if self._guard is None:
+            self._guard = NotionalGuard(
+                per_order=self.max_order_notional or DEFAULT_MAX_ORDER_NOTIONAL,
+                per_run=self.max_run_notional or DEFAULT_MAX_RUN_NOTIONAL,
+            )
+        return self._guard
+
+    def cleans(self, venue: Venue) -> bool:
+        return self.cleanup or not self.simulated(venue)
+
+    def record_cleanup(self, nodeid: str, report: CleanupReport) -> None:
+        if report.empty:
+            return
+        entry = {
+            "check": nodeid,
+            "cancelled": report.cancelled,
+            "flattened": [list(f) for f in report.flattened],
+            "errors": report.errors,
+        }
+        self.cleanups.append(entry)
+        if self.recorder is not None:
+            self.recorder.writer.run.config["cleanup"] = self.cleanups
+            self.recorder.writer.write_run()
 
 
 async def preflight(name: str, config: VenueConfig) -> dict[str, str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from harness.errors import ConfigError
+from harness.safety import REDACTOR
 
 __all__ = [
     "RESULTS_FILE",
@@ -142,7 +143,7 @@ class ResultsWriter:
         self.write_run()
 
     def write(self, result: CheckResult) -> None:
-        self._fh.write(json.dumps(result.to_json()) + "\n")
+        self._fh.write(REDACTOR(json.dumps(result.to_json())) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
         self.run.counts[result.status.value] = self.run.counts.get(result.status.value, 0) + 1
@@ -150,7 +151,7 @@ class ResultsWriter:
 
     def write_run(self) -> None:
         tmp = self.run_dir / (RUN_FILE + ".tmp")
-        tmp.write_text(json.dumps(self.run.to_json(), indent=2, sort_keys=True) + "\n")
+        tmp.write_text(REDACTOR(json.dumps(self.run.to_json(), indent=2, sort_keys=True)) + "\n")
         tmp.replace(self.run_dir / RUN_FILE)
 
     def close(self) -> None:

@@ -42,12 +42,16 @@ from harness.model import (
     OrderRequest,
     Position,
     PricePath,
+    Side,
 )
 
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Account",
     "Capability",
+    "Faults",
+    "RateLimits",
+    "RateUsage",
     "Venue",
     "VenueConfig",
     "VenueControl",
@@ -75,6 +79,9 @@ class Capability(enum.StrEnum):
     CONTROL_SCENARIO = "CONTROL_SCENARIO"
     CONTROL_FUNDING = "CONTROL_FUNDING"
     CONTROL_INSURANCE = "CONTROL_INSURANCE"
+    READ_RATE_LIMITS = "READ_RATE_LIMITS"  # rate-limit usage published with each response
+    CONTROL_RATE_LIMITS = "CONTROL_RATE_LIMITS"
+    CONTROL_FAULTS = "CONTROL_FAULTS"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,6 +102,9 @@ class VenueRules:
     liquidation_fee_capped: bool = True
     # Decimal places of published balances (USDT atomic unit on Binance: 1e-8).
     balance_decimals: int = 8
+    # Documented request weight of each Venue/Account method (the sum of the venue calls it
+    # makes); keys are method names, ``order_book`` by its ``limit`` as ``order_book:<limit>``.
+    method_weights: Mapping[str, int] = field(default_factory=dict)
     # §3(a): one premium sample per 5 s; P̄ is the mean of the interval's samples.
     premium_sample_interval_ms: int = 5_000
     # §3(a): settled rates are published, and applied, to this many decimals (Binance: 8).
@@ -114,6 +124,45 @@ class VenueRules:
     @property
     def atomic_unit(self) -> Decimal:
         return Decimal(1).scaleb(-self.balance_decimals)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateUsage:
+    """Rate-limit usage as the venue published it with its last response (``None``: not sent).
+
+    Binance: ``X-MBX-USED-WEIGHT-1M``, ``X-MBX-ORDER-COUNT-10S``, ``X-MBX-ORDER-COUNT-1M``.
+    """
+
+    used_weight_1m: int | None = None
+    order_count_10s: int | None = None
+    order_count_1m: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimits:
+    """A venue's request-weight and order-count limits (Binance ``exchangeInfo.rateLimits``)."""
+
+    weight_per_minute: int = 2400
+    orders_per_10s: int = 300
+    orders_per_minute: int = 1200
+    ban_ms: int = 120_000
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Faults:
+    """Faults a simulated venue can inject (``CONTROL_FAULTS``); see PROTOCOL.md of the server.
+
+    ``latency_ms`` delays each signed request in virtual time (the market moves meanwhile);
+    ``lost_ack`` executes the next n order placements and drops their answers; ``error_burst``
+    answers the next n requests 503 without executing them; ``maintenance`` answers every request
+    503 until cleared; ``deplete`` removes a fraction of one side of a book.
+    """
+
+    latency_ms: int = 0
+    lost_ack: int = 0
+    error_burst: int = 0
+    maintenance: bool = False
+    deplete: tuple[str, Side, Decimal] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -227,6 +276,14 @@ class VenueControl(Protocol):
         """Shift the market maker's quotes by ``bps`` of the index (a persistent premium)."""
         ...
 
+    async def set_rate_limits(self, limits: RateLimits) -> None:
+        """Replace the venue's rate limits (``CONTROL_RATE_LIMITS``)."""
+        ...
+
+    async def set_faults(self, faults: Faults) -> None:
+        """Replace the injected faults (``CONTROL_FAULTS``); ``Faults()`` clears them."""
+        ...
+
 
 @runtime_checkable
 class Venue(Protocol):
@@ -250,6 +307,11 @@ class Venue(Protocol):
     @property
     def versions(self) -> Mapping[str, str]:
         """Versions of whatever stands behind the venue (simulator, ccxt...)."""
+        ...
+
+    @property
+    def rate_usage(self) -> RateUsage:
+        """Rate-limit usage published with the venue's last response (``READ_RATE_LIMITS``)."""
         ...
 
     async def instruments(self) -> Mapping[str, Instrument]: ...

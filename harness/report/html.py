@@ -20,6 +20,7 @@ import jinja2
 from harness.checks import AREAS
 from harness.report.evidence import EvidenceView, build_evidence
 from harness.results import CheckResult, Measurement, RunInfo, Status, load_results, load_run
+from harness.safety import REDACTOR
 
 __all__ = ["HTML_FILE", "render_html", "render_run"]
 
@@ -79,7 +80,7 @@ def render_run(run_dir: Path) -> Path:
     html = render_html(run, results)
     target = run_dir / HTML_FILE
     tmp = run_dir / (HTML_FILE + ".tmp")
-    tmp.write_text(html, encoding="utf-8")
+    tmp.write_text(REDACTOR(html), encoding="utf-8")
     os.replace(tmp, target)  # a reader never sees half a page
     return target
 

@@ -328,3 +328,31 @@ async def test_noted(venue, ctx):
     assert row["notes"] == ["13 cycles to liquidation at this rate"]
     (run_dir,) = [p for p in (pytester.path / "out").iterdir() if p.is_dir()]
     assert "13 cycles to liquidation at this rate" in (run_dir / "index.html").read_text()
+
+
+def test_order_over_the_notional_cap_skips_the_check_with_the_reason(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_n=HEADER
+        + '''
+from harness.model import OrderRequest, OrderType, Side
+
+@check("ORD-914")
+async def test_big(venue, account, ctx):
+    """Places an order larger than the cap.
+
+    Source: nowhere §0
+    """
+    await account.place_order(OrderRequest(
+        symbol="BTCUSDT", side=Side.BUY, type=OrderType.MARKET, quantity=Decimal("0.01")))
+    ctx.equal("x", expected=Decimal(1), observed=Decimal(1))
+'''
+    )
+    result = _run(pytester, "--max-order-notional", "100")
+    result.assert_outcomes(skipped=1)
+    (row,) = _results(pytester.path / "out")
+    assert row["status"] == "skipped"
+    assert "exceeds the per-order cap 100" in str(row["message"])
+    result = _run(pytester, "--max-order-notional", "-5")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
