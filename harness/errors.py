@@ -81,11 +81,18 @@ class Rejected(VenueError):  # noqa: N818 - the venue's verdict, as venues name 
 
 
 class RateLimited(VenueError):  # noqa: N818 - named as venues name the condition
-    """Too many requests; retry after ``retry_after`` seconds (HTTP 429)."""
+    """Too many requests; retry after ``retry_after`` seconds (HTTP 429).
 
-    def __init__(self, msg: str, retry_after: Decimal | None = None) -> None:
+    ``code`` is the venue's error code when it sent one (Binance: -1003 request weight, -1015
+    order count).
+    """
+
+    def __init__(
+        self, msg: str, retry_after: Decimal | None = None, code: int | None = None
+    ) -> None:
         super().__init__(msg)
         self.retry_after = retry_after
+        self.code = code
 
 
 class Banned(RateLimited):

@@ -8,6 +8,13 @@ against.
 
 from __future__ import annotations
 
+from harness.oracle.degraded import (
+    DegradedCosts,
+    degraded_fill_price,
+    expected_liquidation_loss,
+    liquidation_distance,
+    safe_size,
+)
 from harness.oracle.fees import liquidation_fee, round_to_unit, trading_fee
 from harness.oracle.funding import (
     FundingCycle,
@@ -61,6 +68,7 @@ from harness.oracle.tiers import (
 __all__ = [
     "BandStepExpectation",
     "BookWalk",
+    "DegradedCosts",
     "FundingCycle",
     "FundingProjection",
     "LiquidationQuote",
@@ -75,8 +83,10 @@ __all__ = [
     "check_cum",
     "conservative_fill_price",
     "cross_liquidation",
+    "degraded_fill_price",
     "equity_at",
     "expected_band",
+    "expected_liquidation_loss",
     "funding_basis_price",
     "funding_payment",
     "funding_projection",
@@ -86,6 +96,7 @@ __all__ = [
     "index_price",
     "initial_margin",
     "isolated_liquidation",
+    "liquidation_distance",
     "liquidation_fee",
     "liquidation_price_at_tier",
     "maintenance_at",
@@ -98,6 +109,7 @@ __all__ = [
     "premium_index",
     "require_contiguous",
     "round_to_unit",
+    "safe_size",
     "settled_payment",
     "slippage_bps",
     "step_close_quantity",
