@@ -22,6 +22,7 @@ __all__ = [
     "Rejected",
     "Unavailable",
     "VenueError",
+    "VenueUnavailable",
 ]
 
 
@@ -31,6 +32,13 @@ class PerpcheckError(Exception):
 
 class ConfigError(PerpcheckError, ValueError):
     """The user's configuration or input is wrong; the message names the culprit and the fix."""
+
+
+class VenueUnavailable(ConfigError):  # noqa: N818 - reads as the condition, like Unavailable
+    """The venue cannot be opened here (e.g. no API keys in the environment).
+
+    Not a mistake that ends the run: its checks are skipped with this message as the reason.
+    """
 
 
 class CheckDefinitionError(PerpcheckError, TypeError):

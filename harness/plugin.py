@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 
 from harness.checks import CheckContext, CheckSpec
-from harness.errors import CheckFailed
+from harness.errors import CheckFailed, VenueUnavailable
 from harness.venue import Account, Venue, VenueControl
 
 __all__ = ["pytest_addoption", "pytest_configure"]
@@ -183,7 +183,10 @@ async def venue(request: pytest.FixtureRequest) -> AsyncIterator[Venue]:
     """A fresh venue per check (simulators start clean, seeded from the run seed and check ID)."""
     settings = request.config.stash[_SETTINGS]
     spec = _spec(request.node) if isinstance(request.node, pytest.Item) else None
-    opened = await settings.open_venue(spec.id if spec else request.node.nodeid)
+    try:
+        opened = await settings.open_venue(spec.id if spec else request.node.nodeid)
+    except VenueUnavailable as exc:
+        pytest.skip(str(exc))
     try:
         if spec is not None:
             missing = sorted(spec.needs - opened.capabilities)

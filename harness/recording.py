@@ -22,7 +22,7 @@ import pytest
 
 from harness.checks import CheckContext, CheckSpec
 from harness.clock import WallClock, iso_ms
-from harness.errors import ConfigError, PerpcheckError
+from harness.errors import ConfigError, PerpcheckError, VenueUnavailable
 from harness.results import CheckResult, ResultsWriter, RunInfo, Status
 from harness.safety import CleanupReport, NotionalGuard, run_prefix
 from harness.venue import Capability, Venue, VenueConfig, available_venues, open_venue
@@ -129,6 +129,8 @@ class RunSettings:
     async def open_venue(self, check_id: str) -> Venue:
         try:
             return await open_venue(self.venue, self.venue_config(derive_seed(self.seed, check_id)))
+        except VenueUnavailable:
+            raise  # not a usage error: the plugin skips the check with its message
         except ConfigError as exc:
             raise pytest.UsageError(str(exc)) from None
 
@@ -156,6 +158,8 @@ class RunSettings:
             return
         try:
             versions = asyncio.run(preflight(self.venue, self.venue_config(self.seed)))
+        except VenueUnavailable as exc:
+            versions = {f"{self.venue}:unavailable": str(exc)}  # each check skips with it
         except PerpcheckError as exc:
             pytest.exit(f"perpcheck: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
         self.recorder = Recorder(self, config, expected)

@@ -1,4 +1,4 @@
-"""``perpcheck run``, ``report``, ``venues``, ``defects`` and ``scenarios``.
+"""``perpcheck run``, ``report``, ``venues``, ``defects``, ``scenarios`` (and entry-point commands).
 
 ``run`` is a front end over pytest: it runs the installed ``suites`` package with the perpcheck
 plugin, choosing the seed and the run folder up front so it can say where the report is.
@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, VenueUnavailable
 
 __all__ = ["register"]
 
 EXIT_NO_TESTS = 5
+COMMANDS_GROUP = "perpcheck.commands"  # entry points: ``register(subparsers)`` functions
 
 
 def register(sub: Any) -> None:
@@ -74,6 +75,12 @@ def register(sub: Any) -> None:
     scenarios = sub.add_parser("scenarios", help="list the installed scenarios for --scenario")
     scenarios.set_defaults(handler=_scenarios)
 
+    # Commands that live with the adapters (e.g. ``serve``), reached through entry points.
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=COMMANDS_GROUP):
+        ep.load()(sub)
+
 
 def _run(args: argparse.Namespace) -> int:
     import pytest
@@ -95,7 +102,10 @@ def _run(args: argparse.Namespace) -> int:
     config = VenueConfig(
         seed=seed, defects=tuple(args.defect), scenario=args.scenario, options=options
     )
-    asyncio.run(preflight(args.venue, config))  # bad venue, defect, scenario: one clear line
+    try:
+        asyncio.run(preflight(args.venue, config))  # bad venue, defect, scenario: one clear line
+    except VenueUnavailable as exc:  # e.g. no API keys: the run records every check as skipped
+        print(f"perpcheck run: {exc}; its checks are skipped", file=sys.stderr)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_id = f"{stamp}-{args.venue}-s{seed}"
     n = 1

@@ -112,6 +112,10 @@ class NotionalGuard:
     per_run: Decimal | None = None
     used: Decimal = Decimal(0)
 
+    @property
+    def capped(self) -> bool:
+        return self.per_order is not None or self.per_run is not None
+
     def admit(self, request: OrderRequest, reference_price: Decimal) -> None:
         if request.reduce_only:
             return
@@ -228,7 +232,10 @@ class SafeAccount:
         return order
 
     async def place_order(self, request: OrderRequest) -> Order:
-        self._guard.admit(request, await self._mark_of(request.symbol))
+        if self._guard.capped and not request.reduce_only:
+            # Only a capped market order needs a reference price (one more request).
+            reference = request.price or await self._mark_of(request.symbol)
+            self._guard.admit(request, reference)
         if request.symbol not in self._touched:
             self._touched[request.symbol] = await self._position_qty(request.symbol)
         outgoing = replace(request, client_order_id=self._outgoing(request.client_order_id))

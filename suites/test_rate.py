@@ -333,9 +333,9 @@ async def test_state_intact_after_errors_and_maintenance(
         return (orders, positions, (await account.balance()).wallet_balance)
 
     before = await state()
+    request = await _resting(venue, "r6-lost")  # prepared before the burst: it spends no request
     await control.set_faults(Faults(error_burst=3))
     failed = 0
-    request = await _resting(venue, "r6-lost")
     for _ in range(3):
         try:
             await account.place_order(request)

@@ -71,7 +71,7 @@ def test_run_matching_nothing_says_so_with_exit_5(tmp_path: Path) -> None:
 def test_bad_input_gets_one_clear_line_and_no_traceback(tmp_path: Path) -> None:
     cases = [
         (("run", "--defect", "nope"), "unknown defect(s) nope; choose from:"),
-        (("run", "--venue", "nope"), "unknown venue 'nope'; choose one of: sim"),
+        (("run", "--venue", "nope"), "unknown venue 'nope'; choose one of: binanceusdm-demo,"),
         (("run", "--scenario", "nope"), "unknown scenario 'nope'; choose from:"),
         (("run", "--seed", "-4"), "--seed -4 must be a non-negative integer"),
         (("run", "--venue-option", "balance=lots"), "balance 'lots' must be a non-negative number"),
@@ -96,7 +96,8 @@ def test_report_rerenders_a_run_folder(tmp_path: Path) -> None:
 def test_venues_and_defects_are_listed(tmp_path: Path) -> None:
     venues = _cli("venues", cwd=tmp_path)
     assert venues.returncode == 0
-    assert venues.stdout.split()[0] == "sim"
+    listed = [line.split()[0] for line in venues.stdout.splitlines()]
+    assert {"sim", "sim-http", "binanceusdm-demo", "bybit-testnet", "okx-demo"} <= set(listed)
     defects = _cli("defects", cwd=tmp_path)
     assert defects.returncode == 0
     assert "mark-is-last" in defects.stdout

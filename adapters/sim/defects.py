@@ -196,6 +196,49 @@ DEFECTS: dict[str, Defect] = {
             ),
             breaks=("FUND-005",),
         ),
+        # Rate limits and faults (engine/gateway.py).
+        Defect(
+            name="weights-undercounted",
+            description="every request counts 1 on the used weight, whatever its documented weight",
+            breaks=("RATE-001",),
+        ),
+        Defect(
+            name="429-without-retry-after",
+            description="a 429 answer carries no Retry-After",
+            breaks=("RATE-002",),
+        ),
+        Defect(
+            name="no-ban",
+            description="a client that keeps sending inside Retry-After gets 429 again, never 418",
+            breaks=("RATE-003",),
+        ),
+        Defect(
+            name="order-windows-ignored",
+            description="the order-count windows (10 s, 1 min) are not enforced",
+            breaks=("RATE-004",),
+        ),
+        Defect(
+            name="lost-ack-id-not-indexed",
+            description=(
+                "an order whose acknowledgement was lost is not found by its client order id, "
+                "so a careful resend creates a second order"
+            ),
+            breaks=("RATE-005",),
+        ),
+        Defect(
+            name="maintenance-executes-orders",
+            description=(
+                "during maintenance an order placement still executes; only the answer is 503"
+            ),
+            breaks=("RATE-006",),
+        ),
+        Defect(
+            name="transact-time-at-receipt",
+            description=(
+                "an order reports the time it was received, not when it executed, hiding latency"
+            ),
+            breaks=("RATE-007",),
+        ),
     )
 }
 

@@ -9,15 +9,17 @@ from __future__ import annotations
 import platform
 from collections.abc import Mapping
 from dataclasses import replace
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 
 from adapters.sim import scenarios
 from adapters.sim.config import SimConfig, SimInstrument, default_instruments
 from adapters.sim.defects import validate_defects
 from adapters.sim.engine.accounts import AccountState, FillRecord, OrderRecord, PositionState
 from adapters.sim.engine.exchange import Engine
+from adapters.sim.engine.gateway import LocalClient, method_weights
 from adapters.sim.engine.liquidation import LiquidationRecord
 from adapters.sim.engine.scenario import apply_scenario
+from adapters.sim.engine.views import balance_view, position_view
 from harness.clock import VirtualClock
 from harness.errors import ConfigError
 from harness.model import (
@@ -49,7 +51,15 @@ from harness.model import (
     Side,
     TimeInForce,
 )
-from harness.venue import Account, Capability, VenueConfig, VenueRules
+from harness.venue import (
+    Account,
+    Capability,
+    Faults,
+    RateLimits,
+    RateUsage,
+    VenueConfig,
+    VenueRules,
+)
 
 __all__ = ["SimAccount", "SimControl", "SimVenue", "open_sim_venue"]
 
@@ -90,17 +100,17 @@ def liquidation_event(r: LiquidationRecord, own: str) -> LiquidationEvent:
 class SimAccount:
     """One account of the simulated venue."""
 
-    def __init__(self, venue: SimVenue, state: AccountState) -> None:
+    def __init__(self, venue: SimVenue, state: AccountState, *, own_seat: bool = False) -> None:
         self._venue = venue
         self._engine = venue.engine
         self._state = state
+        # Every method charges its Binance call's weight; another participant has its own seat.
+        gate = venue.gateway_client
+        self._gate = gate.seat(state.account_id) if own_seat else gate
 
     @property
     def account_id(self) -> str:
         return self._state.account_id
-
-    def _round(self, value: Decimal) -> Decimal:
-        return self._engine.round_balance(value, ROUND_HALF_EVEN)
 
     def _order(self, rec: OrderRecord) -> Order:
         return Order(
@@ -121,7 +131,10 @@ class SimAccount:
         )
 
     async def place_order(self, request: OrderRequest) -> Order:
-        return self._order(self._engine.place_order(self.account_id, request))
+        self._gate.enter("place_order", self.account_id)
+        rec = self._engine.place_order(self.account_id, request)
+        self._gate.acknowledge(self.account_id, rec)  # lost_ack: executed, but no answer comes
+        return self._order(rec)
 
     async def cancel_order(
         self,
@@ -130,6 +143,7 @@ class SimAccount:
         order_id: OrderId | None = None,
         client_order_id: ClientOrderId | None = None,
     ) -> Order:
+        self._gate.enter("cancel_order")
         rec = self._engine.cancel_order(
             self.account_id, symbol, _parse_order_id(order_id), client_order_id
         )
@@ -142,12 +156,14 @@ class SimAccount:
         order_id: OrderId | None = None,
         client_order_id: ClientOrderId | None = None,
     ) -> Order:
+        self._gate.enter("get_order")
         rec = self._engine.get_order(
             self.account_id, symbol, _parse_order_id(order_id), client_order_id
         )
         return self._order(rec)
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
+        self._gate.enter("open_orders" if symbol else "open_orders:all")
         return [
             self._order(r)
             for r in self._state.orders.values()
@@ -155,10 +171,12 @@ class SimAccount:
         ]
 
     async def cancel_all(self, symbol: str) -> None:
+        self._gate.enter("cancel_all")
         self._engine.instrument(symbol)
         self._engine.cancel_all(self.account_id, symbol)
 
     async def fills(self, symbol: str, since_ms: int | None = None) -> list[Fill]:
+        self._gate.enter("fills")
         self._engine.instrument(symbol)
         return [
             self._fill(f)
@@ -185,48 +203,15 @@ class SimAccount:
         )
 
     def _position(self, pos: PositionState) -> Position:
-        ledger = self._engine.ledger
-        fig = ledger.figures(pos)
-        lp = ledger.liquidation_price(self._state, pos)
-        return Position(
-            symbol=pos.symbol,
-            quantity=pos.qty,
-            entry_price=pos.entry,
-            mark_price=self._engine.mark(pos.symbol),
-            unrealized_pnl=self._round(fig.upnl),
-            liquidation_price=None if lp is None else self._round(lp),
-            margin_mode=pos.margin_mode,
-            isolated_wallet=pos.isolated_wallet,
-            leverage=pos.leverage,
-            notional=self._round(fig.notional),
-            maint_margin=self._round(fig.maint_margin),
-            initial_margin=self._round(fig.initial_margin),
-        )
+        return position_view(self._engine, self._state, pos)
 
     async def positions(self) -> list[Position]:
+        self._gate.enter("positions")
         return [self._position(p) for p in self._state.open_positions()]
 
     async def balance(self) -> Balance:
-        ledger = self._engine.ledger
-        upnl = Decimal(0)
-        mm = Decimal(0)
-        im = ledger.open_order_margin(self._state)
-        for pos in self._state.open_positions():
-            fig = ledger.figures(pos)
-            upnl += fig.upnl
-            mm += fig.maint_margin
-            im += fig.initial_margin
-        wallet = self._state.wallet_total()
-        return Balance(
-            asset="USDT",
-            wallet_balance=wallet,
-            cross_wallet_balance=self._state.cross_wallet,
-            unrealized_pnl=self._round(upnl),
-            margin_balance=self._round(wallet + upnl),
-            available_balance=self._round(ledger.available_balance(self._state)),
-            initial_margin=self._round(im),
-            maint_margin=self._round(mm),
-        )
+        self._gate.enter("balance")
+        return balance_view(self._engine, self._state)
 
     async def income(
         self,
@@ -234,6 +219,7 @@ class SimAccount:
         symbol: str | None = None,
         since_ms: int | None = None,
     ) -> list[IncomeRecord]:
+        self._gate.enter("income")
         return [
             r
             for r in self._state.income
@@ -243,25 +229,31 @@ class SimAccount:
         ]
 
     async def commission_rates(self, symbol: str) -> FeeRates:
+        self._gate.enter("commission_rates")
         self._engine.instrument(symbol)
         return self._engine.config.instruments[symbol].fees
 
     async def set_leverage(self, symbol: str, leverage: int) -> int:
+        self._gate.enter("set_leverage")
         return self._engine.set_leverage(self.account_id, symbol, leverage)
 
     async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
+        self._gate.enter("set_margin_mode")
         self._engine.set_margin_mode(self.account_id, symbol, mode)
 
     async def add_isolated_margin(self, symbol: str, amount: Decimal) -> None:
+        self._gate.enter("add_isolated_margin")
         self._engine.add_isolated_margin(self.account_id, symbol, amount)
 
     async def liquidation_band(self, symbol: str) -> LiquidationBand | None:
+        self._gate.enter("liquidation_band")
         self._engine.instrument(symbol)
         return self._engine.liquidator.band(self._state, symbol)
 
     async def liquidations(
         self, symbol: str | None = None, since_ms: int | None = None
     ) -> list[LiquidationEvent]:
+        self._gate.enter("liquidations" if symbol else "liquidations:all")
         return [
             liquidation_event(r, self.account_id)
             for r in self._engine.liquidator.records
@@ -289,7 +281,8 @@ class SimControl:
         self._venue.engine.settle()
 
     async def create_account(self, wallet: Decimal, *, label: str = "") -> Account:
-        return SimAccount(self._venue, self._venue.engine.create_account(wallet, label))
+        state = self._venue.engine.create_account(wallet, label)
+        return SimAccount(self._venue, state, own_seat=True)
 
     async def load_scenario(self, name: str) -> None:
         apply_scenario(self._venue.engine, scenarios.load(name))
@@ -313,6 +306,12 @@ class SimControl:
         self._venue.engine.market_maker.set_skew(symbol, bps)
         self._venue.engine.settle()
 
+    async def set_rate_limits(self, limits: RateLimits) -> None:
+        self._venue.engine.gateway.set_limits(limits)
+
+    async def set_faults(self, faults: Faults) -> None:
+        self._venue.engine.gateway.set_faults(faults)
+
 
 class SimVenue:
     """The reference simulator, in process, on a virtual clock."""
@@ -321,6 +320,7 @@ class SimVenue:
         self._name = name
         self._clock = VirtualClock()
         self.engine = Engine(config, self._clock)
+        self.gateway_client = LocalClient(self.engine.gateway)
         self._account = SimAccount(
             self, self.engine.create_account(config.default_balance, "trader")
         )
@@ -334,6 +334,7 @@ class SimVenue:
             premium_sample_interval_ms=config.premium_sample_ms,
             funding_rate_decimals=config.funding_rate_decimals,
             funding_announcement_ms=config.funding_announcement_ms,
+            method_weights=method_weights(),
         )
 
     @property
@@ -360,10 +361,16 @@ class SimVenue:
     def versions(self) -> Mapping[str, str]:
         return {"perpcheck-sim": SIM_VERSION, "python": platform.python_version()}
 
+    @property
+    def rate_usage(self) -> RateUsage:
+        return self.gateway_client.usage
+
     async def instruments(self) -> Mapping[str, Instrument]:
+        self.gateway_client.enter("instruments")
         return dict(self.engine.instruments)
 
     async def order_book(self, symbol: str, limit: int = 100) -> BookSnapshot:
+        self.gateway_client.enter("order_book", limit=limit)
         self.engine.instrument(symbol)
         book = self.engine.books[symbol]
         bids, asks = book.levels(Side.BUY, limit), book.levels(Side.SELL, limit)
@@ -379,6 +386,7 @@ class SimVenue:
         )
 
     async def mark(self, symbol: str) -> MarkSnapshot:
+        self.gateway_client.enter("mark")
         self.engine.instrument(symbol)
         state = self.engine.prices[symbol]
         return MarkSnapshot(
@@ -394,6 +402,7 @@ class SimVenue:
         )
 
     async def brackets(self, symbol: str) -> tuple[Bracket, ...]:
+        self.gateway_client.enter("brackets")
         return self.engine.instrument(symbol).brackets
 
     async def liquidations(
@@ -432,6 +441,7 @@ class SimVenue:
         ]
 
     async def funding_history(self, symbol: str, since_ms: int | None = None) -> list[FundingEvent]:
+        self.gateway_client.enter("funding_history")
         self.engine.instrument(symbol)
         return [
             e
@@ -440,6 +450,7 @@ class SimVenue:
         ]
 
     async def funding_info(self, symbol: str) -> FundingInfo:
+        self.gateway_client.enter("funding_info")
         self.engine.instrument(symbol)
         return self.engine.funding.info(symbol)
 

@@ -18,6 +18,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from typing import NamedTuple
 
 from adapters.sim.config import SimConfig
 from adapters.sim.engine.accounts import (
@@ -44,11 +45,22 @@ from harness.model import (
     TimeInForce,
 )
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "PublicTrade"]
 
 ZERO = Decimal(0)
 MARKET_MAKER = "market-maker"
 INSURANCE = "insurance-fund"
+TAPE_LENGTH = 10_000  # public trades kept per symbol (aggTrades, klines, 24hr ticker)
+
+
+class PublicTrade(NamedTuple):
+    """One trade through the book, as the venue publishes it (Binance aggTrades/trades)."""
+
+    trade_id: int
+    time_ms: int
+    price: Decimal
+    qty: Decimal
+    buyer_maker: bool
 
 
 class Engine:
@@ -56,6 +68,7 @@ class Engine:
 
     def __init__(self, config: SimConfig, clock: VirtualClock) -> None:
         from adapters.sim.engine.funding import FundingEngine
+        from adapters.sim.engine.gateway import Gateway
         from adapters.sim.engine.liquidation import LiquidationEngine
         from adapters.sim.engine.marketmaker import MarketMaker
 
@@ -67,6 +80,7 @@ class Engine:
             s: si.instrument for s, si in config.instruments.items()
         }
         self.books = {s: OrderBook(s) for s in config.instruments}
+        self.tape = {s: deque[PublicTrade](maxlen=TAPE_LENGTH) for s in config.instruments}
         self.accounts: dict[str, AccountState] = {}
         self.ledger = Ledger(self)
         self._order_seq = 0
@@ -86,6 +100,7 @@ class Engine:
         self.market_maker.account.cross_wallet = config.market_maker_balance
         self.liquidator = LiquidationEngine(self)
         self.funding = FundingEngine(self)
+        self.gateway = Gateway(self)  # the front door of both the HTTP and in-process venue
         now = clock.now_ms()
         for symbol, state in self.prices.items():
             self.market_maker.requote(symbol)
@@ -467,6 +482,8 @@ class Engine:
         self.apply_fill(*maker, price, qty, maker=True, trade_id=trade_id)
         self.apply_fill(*taker, price, qty, maker=False, trade_id=trade_id)
         self.prices[symbol].last_price = price
+        sold = taker[1].side == Side.SELL.value  # the taker sold: the buyer was the maker
+        self.tape[symbol].append(PublicTrade(trade_id, self.clock.now_ms(), price, qty, sold))
         self._dirty.add(symbol)
         if maker[0] is self.market_maker.account or taker[0] is self.market_maker.account:
             self.market_maker.mark_stale(symbol)
