@@ -85,48 +85,6 @@ class Capability(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class VenueRules:
-    """The venue's documented rule variants that checks must judge it by.
-
-    Defaults are the reference rules of perp-mechanics.md as the simulator implements them.
-    """
-
-    # §2 V1: mark = median(P1, P2, last), P2 = index + MA(basis) over N samples.
-    mark_basis_samples: int = 30
-    mark_basis_interval_ms: int = 1_000
-    # How often the venue recomputes its mark from index updates (one "update").
-    mark_update_interval_ms: int = 1_000
-    # §6: liquidation when margin balance <= maintenance (non-strict) evaluated on mark.
-    liquidation_non_strict: bool = True
-    # §5(d)/§13.6: the liquidation fee is capped by what is left above bankruptcy.
-    liquidation_fee_capped: bool = True
-    # Decimal places of published balances (USDT atomic unit on Binance: 1e-8).
-    balance_decimals: int = 8
-    # Documented request weight of each Venue/Account method (the sum of the venue calls it
-    # makes); keys are method names, ``order_book`` by its ``limit`` as ``order_book:<limit>``.
-    method_weights: Mapping[str, int] = field(default_factory=dict)
-    # §3(a): one premium sample per 5 s; P̄ is the mean of the interval's samples.
-    premium_sample_interval_ms: int = 5_000
-    # §3(a): settled rates are published, and applied, to this many decimals (Binance: 8).
-    funding_rate_decimals: int = 8
-    # §3(a) payment table: the price funding notional uses ("mark": Binance, BitMEX; "index":
-    # Hyperliquid, dYdX, which use the oracle).
-    funding_reference_price: Literal["mark", "index"] = "mark"
-    # §11: the signed payment s·Q·P·F (positive: the account pays) is rounded to the atomic unit
-    # with this decimal rounding mode; ROUND_CEILING = payers round up, receivers down.
-    funding_payment_rounding: str = ROUND_CEILING
-    # §3 timing: positions opened up to this long after a funding time may still be charged for
-    # it (Binance-style clones document about 1 minute); 0 = exactly the positions at that instant.
-    funding_eligibility_window_ms: int = 0
-    # §10: a funding-interval change is announced at least this long before it applies.
-    funding_announcement_ms: int = 3_600_000
-
-    @property
-    def atomic_unit(self) -> Decimal:
-        return Decimal(1).scaleb(-self.balance_decimals)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class RateUsage:
     """Rate-limit usage as the venue published it with its last response (``None``: not sent).
 
@@ -163,6 +121,50 @@ class Faults:
     error_burst: int = 0
     maintenance: bool = False
     deplete: tuple[str, Side, Decimal] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VenueRules:
+    """The venue's documented rule variants that checks must judge it by.
+
+    Defaults are the reference rules of perp-mechanics.md as the simulator implements them.
+    """
+
+    # §2 V1: mark = median(P1, P2, last), P2 = index + MA(basis) over N samples.
+    mark_basis_samples: int = 30
+    mark_basis_interval_ms: int = 1_000
+    # How often the venue recomputes its mark from index updates (one "update").
+    mark_update_interval_ms: int = 1_000
+    # §6: liquidation when margin balance <= maintenance (non-strict) evaluated on mark.
+    liquidation_non_strict: bool = True
+    # §5(d)/§13.6: the liquidation fee is capped by what is left above bankruptcy.
+    liquidation_fee_capped: bool = True
+    # Decimal places of published balances (USDT atomic unit on Binance: 1e-8).
+    balance_decimals: int = 8
+    # Documented request weight of each Venue/Account method (the sum of the venue calls it
+    # makes); keys are method names, ``order_book`` by its ``limit`` as ``order_book:<limit>``.
+    method_weights: Mapping[str, int] = field(default_factory=dict)
+    # The venue's documented limits (Binance exchangeInfo.rateLimits).
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    # §3(a): one premium sample per 5 s; P̄ is the mean of the interval's samples.
+    premium_sample_interval_ms: int = 5_000
+    # §3(a): settled rates are published, and applied, to this many decimals (Binance: 8).
+    funding_rate_decimals: int = 8
+    # §3(a) payment table: the price funding notional uses ("mark": Binance, BitMEX; "index":
+    # Hyperliquid, dYdX, which use the oracle).
+    funding_reference_price: Literal["mark", "index"] = "mark"
+    # §11: the signed payment s·Q·P·F (positive: the account pays) is rounded to the atomic unit
+    # with this decimal rounding mode; ROUND_CEILING = payers round up, receivers down.
+    funding_payment_rounding: str = ROUND_CEILING
+    # §3 timing: positions opened up to this long after a funding time may still be charged for
+    # it (Binance-style clones document about 1 minute); 0 = exactly the positions at that instant.
+    funding_eligibility_window_ms: int = 0
+    # §10: a funding-interval change is announced at least this long before it applies.
+    funding_announcement_ms: int = 3_600_000
+
+    @property
+    def atomic_unit(self) -> Decimal:
+        return Decimal(1).scaleb(-self.balance_decimals)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

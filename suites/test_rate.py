@@ -109,43 +109,64 @@ async def test_used_weight_matches_documented_weights(
     )
 
 
-@check("RATE-002", needs=LIMITS | {Capability.TRADE})
+@check("RATE-002", needs={Capability.READ_RATE_LIMITS, Capability.TRADE})
 async def test_429_with_retry_after_and_backoff_loses_nothing(
-    venue: Venue, account: Account, control: VenueControl, ctx: CheckContext
+    venue: Venue, account: Account, ctx: CheckContext
 ) -> None:
     """Over the weight limit the venue answers 429 with Retry-After; backing off loses nothing.
 
-    With the request-weight limit tightened, a burst of reads and orders must be answered 429
-    with a positive Retry-After; the harness waits exactly that long and goes on, and afterwards
-    every order it meant to place exists exactly once.
+    Where the limit can be tightened (a simulator), a burst of reads and orders must be answered
+    429 with a positive Retry-After; the harness waits exactly that long and goes on, and every
+    order it meant to place exists exactly once. On a real venue (testnet-safe) the burst is
+    paced below half the documented limit: no 429 may be provoked, the published usage must stay
+    under it, and again every order exists exactly once.
 
     Source: binance-usdm-surface.md §4 (429 + Retry-After); testing guide point 7
     """
     start = venue.clock.now_ms()
-    await control.set_rate_limits(RateLimits(weight_per_minute=40))
+    control = venue.control
+    provoke = control is not None and Capability.CONTROL_RATE_LIMITS in venue.capabilities
+    if control is not None and provoke:
+        await control.set_rate_limits(RateLimits(weight_per_minute=40))
     backoff = Backoff(venue.clock)
-    wanted = [f"r2-{i}" for i in range(8)]
+    wanted = [f"r2-{i}" for i in range(8 if provoke else 3)]
+    peak = 0
     for cid in wanted:
         request = await backoff.call("prepare", lambda c=cid: _resting(venue, c))  # type: ignore[misc]
         await backoff.place(account, request)
         await backoff.call("positions", account.positions)
+        peak = max(peak, venue.rate_usage.used_weight_1m or 0)
     limited = [e for e in backoff.events if e.kind == "rate-limited"]
-    await control.set_rate_limits(RateLimits())
+    if control is not None and provoke:
+        await control.set_rate_limits(RateLimits())
     mine = await _ours(account, "r2-")
     ids = sorted(o.client_order_id for o in mine)
     ctx.add_evidence("backoff", _events_table(backoff, start))
-    ctx.require(
-        "the burst hit the limit (429)",
-        bool(limited),
-        expected=">= 1 rate-limited answer",
-        observed=f"{len(limited)}",
-    )
-    ctx.require(
-        "every 429 carried a positive Retry-After",
-        bool(limited) and all(e.retry_after is not None and e.retry_after > 0 for e in limited),
-        expected="Retry-After > 0 on each",
-        observed=str([str(e.retry_after) for e in limited]),
-    )
+    if provoke:
+        ctx.require(
+            "the burst hit the limit (429)",
+            bool(limited),
+            expected=">= 1 rate-limited answer",
+            observed=f"{len(limited)}",
+        )
+        ctx.require(
+            "every 429 carried a positive Retry-After",
+            bool(limited) and all(e.retry_after is not None and e.retry_after > 0 for e in limited),
+            expected="Retry-After > 0 on each",
+            observed=str([str(e.retry_after) for e in limited]),
+        )
+    else:
+        ctx.require(
+            "no 429 was provoked on a real venue",
+            not limited,
+            expected="none",
+            observed=f"{len(limited)}",
+        )
+        ctx.at_most(
+            "peak published used weight",
+            limit=Decimal(venue.rules.rate_limits.weight_per_minute) / 2,
+            observed=Decimal(peak),
+        )
     ctx.equal("orders placed", expected=Decimal(len(wanted)), observed=Decimal(len(mine)))
     ctx.require(
         "each order exists exactly once",
@@ -153,6 +174,7 @@ async def test_429_with_retry_after_and_backoff_loses_nothing(
         expected=", ".join(sorted(wanted)),
         observed=", ".join(ids),
     )
+    await account.cancel_all(SYMBOL)
 
 
 @check("RATE-003", needs=LIMITS)

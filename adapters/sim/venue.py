@@ -21,7 +21,7 @@ from adapters.sim.engine.liquidation import LiquidationRecord
 from adapters.sim.engine.scenario import apply_scenario
 from adapters.sim.engine.views import balance_view, position_view
 from harness.clock import VirtualClock
-from harness.errors import ConfigError
+from harness.errors import ConfigError, Rejected
 from harness.model import (
     AdlEvent,
     Balance,
@@ -73,7 +73,10 @@ def _parse_order_id(order_id: OrderId | None) -> int | None:
     try:
         return int(order_id)
     except ValueError:
-        return -1  # no such order: the engine answers -2013 / -2011 as the venue does
+        # As the HTTP dialect answers a malformed orderId (binance-usdm-surface.md §3).
+        raise Rejected(
+            -1102, "Mandatory parameter 'orderId' was not sent, was empty/null, or malformed."
+        ) from None
 
 
 def liquidation_event(r: LiquidationRecord, own: str) -> LiquidationEvent:

@@ -356,3 +356,28 @@ async def test_big(venue, account, ctx):
     assert "exceeds the per-order cap 100" in str(row["message"])
     result = _run(pytester, "--max-order-notional", "-5")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
+
+
+def test_rate_002_takes_its_testnet_safe_path_on_a_venue_without_rate_control(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        '''
+import pytest
+from harness.venue import Capability
+
+@pytest.fixture(autouse=True)
+def _like_a_testnet(monkeypatch):
+    from adapters.sim.venue import SimVenue
+    monkeypatch.setattr(
+        SimVenue, "capabilities",
+        property(lambda self: frozenset(Capability) - {Capability.CONTROL_RATE_LIMITS}),
+    )
+'''
+    )
+    result = _run(pytester, "--pyargs", "suites.test_rate", "-k", "RATE-002")
+    result.assert_outcomes(passed=1, deselected=6)
+    (row,) = _results(pytester.path / "out")
+    labels = [m["label"] for m in row["measurements"]]  # type: ignore[union-attr]
+    assert "no 429 was provoked on a real venue" in labels
+    assert "peak published used weight" in labels
