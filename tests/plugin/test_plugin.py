@@ -362,7 +362,7 @@ def test_rate_002_takes_its_testnet_safe_path_on_a_venue_without_rate_control(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makeconftest(
-        '''
+        """
 import pytest
 from harness.venue import Capability
 
@@ -373,11 +373,13 @@ def _like_a_testnet(monkeypatch):
         SimVenue, "capabilities",
         property(lambda self: frozenset(Capability) - {Capability.CONTROL_RATE_LIMITS}),
     )
-'''
+"""
     )
     result = _run(pytester, "--pyargs", "suites.test_rate", "-k", "RATE-002")
     result.assert_outcomes(passed=1, deselected=6)
     (row,) = _results(pytester.path / "out")
-    labels = [m["label"] for m in row["measurements"]]  # type: ignore[union-attr]
+    measurements = row["measurements"]
+    assert isinstance(measurements, list)
+    labels = [m["label"] for m in measurements]
     assert "no 429 was provoked on a real venue" in labels
     assert "peak published used weight" in labels
