@@ -52,6 +52,7 @@ AREAS: dict[str, str] = {
     "PLQ": "Partial-liquidation fairness and the liquidation band",
     "FUND": "Funding transfers compound over cycles",
     "RATE": "Degraded mode under rate limits and throttling",
+    "STRM": "What a trader learns from the streams, as it happens",
     "PARAM": "Dynamic margin parameters: triggers, cooling periods, no oscillation",
     "CONC": "Concentration warnings as a sizing input",
     "CASC": "Cascades as connected exposure",

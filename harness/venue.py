@@ -11,7 +11,7 @@ imports an adapter module by name.
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from importlib.metadata import entry_points
@@ -44,6 +44,7 @@ from harness.model import (
     PricePath,
     Side,
 )
+from harness.streams import EventStream
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -52,6 +53,7 @@ __all__ = [
     "Faults",
     "RateLimits",
     "RateUsage",
+    "StreamFaults",
     "Venue",
     "VenueConfig",
     "VenueControl",
@@ -80,6 +82,8 @@ class Capability(enum.StrEnum):
     CONTROL_FUNDING = "CONTROL_FUNDING"
     CONTROL_INSURANCE = "CONTROL_INSURANCE"
     READ_RATE_LIMITS = "READ_RATE_LIMITS"  # rate-limit usage published with each response
+    READ_STREAMS = "READ_STREAMS"  # market and user-data event streams
+    CONTROL_STREAM_FAULTS = "CONTROL_STREAM_FAULTS"
     CONTROL_RATE_LIMITS = "CONTROL_RATE_LIMITS"
     CONTROL_FAULTS = "CONTROL_FAULTS"
 
@@ -121,6 +125,17 @@ class Faults:
     error_burst: int = 0
     maintenance: bool = False
     deplete: tuple[str, Side, Decimal] | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StreamFaults:
+    """Faults on event streams: drop every connection now, delay or reorder frames, or skip one
+    diff-depth update of a symbol (a sequence gap)."""
+
+    drop_connections: bool = False
+    delay_ms: int = 0
+    reorder: int = 0  # swap the order of the next n pairs of frames
+    gap_symbol: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -286,6 +301,10 @@ class VenueControl(Protocol):
         """Replace the injected faults (``CONTROL_FAULTS``); ``Faults()`` clears them."""
         ...
 
+    async def set_stream_faults(self, faults: StreamFaults) -> None:
+        """Replace the faults injected on event streams (``CONTROL_STREAM_FAULTS``)."""
+        ...
+
 
 @runtime_checkable
 class Venue(Protocol):
@@ -339,6 +358,13 @@ class Venue(Protocol):
         ...
 
     async def funding_info(self, symbol: str) -> FundingInfo: ...
+
+    async def stream(
+        self, symbols: Sequence[str], *, account: Account | None = None, depth: bool = False
+    ) -> EventStream:
+        """Subscribe to the symbols' market streams (marks, trades, liquidation orders; diff depth
+        when ``depth``) and, given an account, its user-data stream (``READ_STREAMS``)."""
+        ...
 
     def account(self) -> Account: ...
 

@@ -19,8 +19,17 @@ from harness.funding_probe import (
     hourly_symbol,
     settlement_at,
 )
-from harness.model import FundingInfo, Instrument, Side, TimeInForce, quantize_down
+from harness.model import (
+    FundingInfo,
+    IncomeType,
+    Instrument,
+    MarginMode,
+    Side,
+    TimeInForce,
+    quantize_down,
+)
 from harness.probes import limit, market, need, open_isolated, position_of
+from harness.streams import AccountEvent, select
 from harness.venue import Account, Capability, Venue, VenueControl
 
 D = Decimal
@@ -375,6 +384,106 @@ async def test_funding_is_zero_sum_with_the_rounding_residual(
             "type": "table",
             "title": f"{symbol} settlement at {funding_time}, F = {event.funding_rate}",
             "columns": ["account", "position", "entry", "exact s·Q·M·F", "rounded", "paid"],
+            "rows": rows,
+        },
+    )
+
+
+@check("FUND-006", needs=TRADING | {Capability.READ_STREAMS})
+async def test_funding_settlements_on_the_user_stream(
+    venue: Venue, control: VenueControl, ctx: CheckContext
+) -> None:
+    """Each funding settlement reaches the account's stream as ``ACCOUNT_UPDATE`` ``FUNDING_FEE``.
+
+    Over two settlements, for a cross long that pays and an isolated short that receives: one
+    update with reason ``FUNDING_FEE`` per income record, at the funding time, whose balance
+    change equals the income record's amount to the unit, and whose wallet balance is the
+    wallet after the payment (for the isolated short, its isolated wallet moves).
+
+    Source: perp-mechanics.md §3(a) payment and timing, §3(d) zero-sum; binance-usdm-surface.md
+    (ACCOUNT_UPDATE reason FUNDING_FEE, income FUNDING_FEE)
+    """
+    unit = venue.rules.atomic_unit
+    symbol, info = await hourly_symbol(venue)
+    inst = (await venue.instruments())[symbol]
+    await control.set_quote_skew(symbol, D(30))  # a persistent premium: longs pay
+    mark0 = (await venue.mark(symbol)).mark_price
+    qty = _qty(inst, D(3000), mark0) + 3 * inst.step_size
+    payer = await control.create_account(D(50_000), label="cross long (pays)")
+    receiver = await control.create_account(D(50_000), label="isolated short (receives)")
+    await payer.place_order(market(symbol, Side.BUY, qty))
+    await open_isolated(receiver, symbol, Side.SELL, qty, leverage=10)
+    streams = {
+        "cross long": (payer, await venue.stream([symbol], account=payer)),
+        "isolated short": (receiver, await venue.stream([symbol], account=receiver)),
+    }
+    events: dict[str, list[AccountEvent]] = {name: [] for name in streams}
+    since = venue.clock.now_ms()
+    try:
+        for _, stream in streams.values():
+            await stream.drain()
+        first = info.next_funding_time_ms
+        for funding_time in (first, first + 3_600_000):
+            await advance_to(venue, funding_time + venue.rules.mark_update_interval_ms)
+            for name, (_, stream) in streams.items():
+                events[name] += select(await stream.drain(), AccountEvent)
+    finally:
+        for _, stream in streams.values():
+            await stream.close()
+    rows = []
+    for name, (acct, _) in streams.items():
+        fees = await acct.income(IncomeType.FUNDING_FEE, symbol, since_ms=since)
+        funding = [e for e in events[name] if e.reason == "FUNDING_FEE"]
+        ctx.require(
+            f"{name}: two settlements paid (precondition)",
+            len(fees) == 2 and all(f.amount != 0 for f in fees),
+            expected="2 non-zero FUNDING_FEE records",
+            observed=f"{len(fees)}: {[str(f.amount) for f in fees]}",
+        )
+        ctx.equal(
+            f"{name}: FUNDING_FEE updates on the stream = income records",
+            expected=D(len(fees)),
+            observed=D(len(funding)),
+        )
+        for fee, update in zip(fees, funding, strict=False):
+            rows.append([name, str(fee.time_ms), str(fee.amount), str(update.balance_change)])
+            ctx.equal(
+                f"{name} at {fee.time_ms}: balance change = income amount",
+                expected=fee.amount,
+                observed=update.balance_change,
+                tolerance=unit,
+                unit="USDT",
+            )
+            ctx.equal(
+                f"{name} at {fee.time_ms}: update time = funding time",
+                expected=D(fee.time_ms),
+                observed=D(update.time_ms),
+                unit="ms",
+            )
+        if funding:
+            balance = await acct.balance()
+            ctx.equal(
+                f"{name}: wallet on the last FUNDING_FEE update = the wallet now",
+                expected=balance.wallet_balance,
+                observed=funding[-1].wallet_balance,
+                tolerance=unit,
+                unit="USDT",
+            )
+            pos = await position_of(acct, symbol)
+            if pos is not None and pos.margin_mode is MarginMode.ISOLATED:
+                shown = [p for p in funding[-1].positions if p.symbol == symbol]
+                ctx.require(
+                    f"{name}: isolated wallet on the last FUNDING_FEE update = the venue's",
+                    bool(shown) and shown[0].isolated_wallet == pos.isolated_wallet,
+                    expected=str(pos.isolated_wallet),
+                    observed=str(shown[0].isolated_wallet) if shown else "position not shown",
+                )
+    ctx.add_evidence(
+        "funding on the stream",
+        {
+            "type": "table",
+            "title": "Funding: income records against ACCOUNT_UPDATE FUNDING_FEE",
+            "columns": ["account", "time", "income amount", "stream balance change"],
             "rows": rows,
         },
     )

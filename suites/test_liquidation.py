@@ -30,6 +30,14 @@ from harness.probes import (
     position_input,
     position_of,
 )
+from harness.streams import (
+    AccountEvent,
+    LiquidationOrderEvent,
+    MarkEvent,
+    OrderEvent,
+    TradeEvent,
+    select,
+)
 from harness.venue import Account, Capability, Venue, VenueControl
 
 BTC = "BTCUSDT"
@@ -523,3 +531,144 @@ async def test_loss_capped_at_collateral(
             ],
         },
     )
+
+
+@check("LIQ-009", needs=DRIVE | {Capability.READ_STREAMS})
+async def test_liquidation_on_the_streams(
+    venue: Venue, account: Account, oracle: ModuleType, ctx: CheckContext
+) -> None:
+    """Every liquidation appears on the liquidation-order stream and on the account's own stream.
+
+    A trader learns of a forced close from the streams: each liquidation step of the account is
+    one ``forceOrder`` event (side, quantity, average price, time as the venue's liquidation
+    record); the user stream carries each liquidation execution (``x=CALCULATED``, order type
+    ``LIQUIDATION``) with the fill's price, quantity and commission as the trade history has
+    them, then the ``ACCOUNT_UPDATE`` whose balance change is the liquidation fee and whose
+    position is what the venue shows afterwards — in that order.
+
+    Source: binance-usdm-surface.md (forceOrder, ORDER_TRADE_UPDATE, ACCOUNT_UPDATE);
+    perp-mechanics.md §5(a) liquidation fees, §6(a), §8
+    """
+    unit = venue.rules.atomic_unit
+    inst = (await venue.instruments())[BTC]
+    pos = await open_isolated(account, BTC, Side.BUY, Decimal("0.05"), leverage=20)
+    quote = await _isolated_quote(venue, oracle, pos)
+    lp = need(quote.liquidation_price, "an oracle liquidation price for a 20x long")
+    stream = await venue.stream([BTC], account=account)
+    try:
+        await stream.drain()
+        since = venue.clock.now_ms()
+        drive = await drive_to_liquidation(venue, account, BTC, lp * Decimal("0.99"), updates=60)
+        events = await stream.drain()
+    finally:
+        await stream.close()
+    ctx.require(
+        "the position was liquidated (precondition)",
+        drive.event is not None,
+        expected="a liquidation",
+        observed="liquidated" if drive.event else "none",
+    )
+    steps = await account.liquidations(BTC, since_ms=since)
+    fills = [f for f in await account.fills(BTC, since_ms=since) if f.liquidation]
+    fee = -sum(
+        (
+            r.amount
+            for r in await account.income(symbol=BTC, since_ms=since)
+            if r.income_type.value == "INSURANCE_CLEAR"
+        ),
+        Decimal(0),
+    )
+    after = await position_of(account, BTC)
+    forced = select(events, LiquidationOrderEvent, lambda e: e.symbol == BTC)
+    reports = select(
+        events, OrderEvent, lambda e: e.liquidation and e.execution_type == "CALCULATED"
+    )
+    ctx.equal(
+        "forceOrder events = liquidation steps",
+        expected=Decimal(len(steps)),
+        observed=Decimal(len(forced)),
+    )
+    for i, (step, seen) in enumerate(zip(steps, forced, strict=False)):
+        ctx.require(
+            f"forceOrder {i + 1}: side, quantity and time as the liquidation record",
+            (seen.side, seen.quantity, seen.time_ms) == (step.side, step.quantity, step.time_ms),
+            expected=f"{step.side.value} {step.quantity} at {step.time_ms}",
+            observed=f"{seen.side.value} {seen.quantity} at {seen.time_ms}",
+        )
+        if step.avg_price is not None and seen.avg_price is not None:
+            ctx.equal(
+                f"forceOrder {i + 1}: average price",
+                expected=step.avg_price,
+                observed=seen.avg_price,
+                tolerance=inst.tick_size,
+                unit="USDT",
+            )
+    ctx.equal(
+        "liquidation executions on the user stream = liquidation fills",
+        expected=Decimal(len(fills)),
+        observed=Decimal(len(reports)),
+    )
+    for i, (fill, report) in enumerate(zip(fills, reports, strict=False)):
+        ctx.require(
+            f"execution {i + 1}: price, quantity, commission as the trade history",
+            (report.last_price, report.last_qty, report.commission)
+            == (fill.price, fill.qty, fill.commission),
+            expected=f"{fill.qty} @ {fill.price}, commission {fill.commission}",
+            observed=f"{report.last_qty} @ {report.last_price}, commission {report.commission}",
+        )
+    first_report = next((i for i, e in enumerate(events) if e in reports), None)
+    updates = [
+        (i, e)
+        for i, e in enumerate(events)
+        if isinstance(e, AccountEvent) and first_report is not None and i > first_report
+    ]
+    ctx.require(
+        "an ACCOUNT_UPDATE follows the liquidation executions",
+        bool(updates),
+        expected="at least one, after the first execution",
+        observed=f"{len(updates)}",
+    )
+    ctx.equal(
+        "balance change on the user stream = -(liquidation fee)",
+        expected=-fee,
+        observed=sum((e.balance_change for _, e in updates), Decimal(0)),
+        tolerance=unit,
+        unit="USDT",
+    )
+    shown = [p.quantity for _, e in updates for p in e.positions if p.symbol == BTC]
+    remaining = after.quantity if after is not None else Decimal(0)
+    ctx.require(
+        "position on the user stream after the liquidation = the venue's position",
+        bool(shown) and shown[-1] == remaining,
+        expected=f"{remaining} {inst.base_asset}",
+        observed=f"{shown[-1]} {inst.base_asset}" if shown else "no position on the stream",
+    )
+    ctx.add_evidence(
+        "streams",
+        {
+            "type": "table",
+            "title": "What the streams showed",
+            "columns": ["time", "stream", "event", "detail"],
+            "rows": [_stream_row(e) for e in events if not isinstance(e, MarkEvent)][:60],
+        },
+    )
+    ctx.add_evidence("drive", drive.evidence(BTC, "Walk to liquidation, watched on the streams"))
+
+
+def _stream_row(event: object) -> list[str]:
+    match event:
+        case LiquidationOrderEvent():
+            detail = f"{event.side.value} {event.quantity} avg {event.avg_price}"
+            return [str(event.time_ms), "forceOrder", "liquidation order", detail]
+        case OrderEvent():
+            detail = f"{event.execution_type} {event.status} {event.last_qty} @ {event.last_price}"
+            kind = "liquidation" if event.liquidation else "order"
+            return [str(event.time_ms), "user", kind, detail]
+        case AccountEvent():
+            pos = ", ".join(f"{p.symbol} {p.quantity}" for p in event.positions)
+            detail = f"{event.reason} wallet {event.wallet_balance} bc {event.balance_change} {pos}"
+            return [str(event.time_ms), "user", "ACCOUNT_UPDATE", detail]
+        case TradeEvent():
+            detail = f"{event.qty} @ {event.price}"
+            return [str(event.time_ms), "aggTrade", "trade", detail]
+    return ["", "", type(event).__name__, ""]

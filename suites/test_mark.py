@@ -7,12 +7,14 @@ allows; the venue's published mark must stay inside that.
 
 from __future__ import annotations
 
+import itertools
 from decimal import ROUND_HALF_EVEN, Decimal
 from types import ModuleType
 
 from harness.checks import CheckContext, check
 from harness.model import PricePath, Side
 from harness.probes import MarkTracker, market, min_qty_for_notional, need, position_of
+from harness.streams import MarkEvent, select
 from harness.venue import Account, Capability, Venue, VenueControl
 
 SYMBOL = "BTCUSDT"
@@ -233,5 +235,90 @@ async def test_pnl_and_margin_use_mark(
         expected=balance.wallet_balance + expected_upnl,
         observed=balance.margin_balance,
         tolerance=unit,
+        unit="USDT",
+    )
+
+
+@check("MARK-005", needs=CONTROL | {Capability.READ_STREAMS})
+async def test_mark_stream_cadence_and_never_ahead(
+    venue: Venue, control: VenueControl, ctx: CheckContext
+) -> None:
+    """The mark-price stream publishes every update, on time, with the mark the venue applies.
+
+    ``<symbol>@markPrice@1s`` carries one event per mark update (the documented interval apart,
+    none missing, none repeated); each event is there once the update happened (before the next
+    one) and carries the mark and index the venue's REST view shows for that update — so it is
+    neither stale nor ahead of the index: the event's mark lies inside the median-rule band of
+    its own update. Checked through an 8 % index fall in 30 s, one tick of tolerance.
+
+    Source: binance-usdm-surface.md (markPrice@1s, premiumIndex); perp-mechanics.md §2(a) V1,
+    §2(d) median bracketing
+    """
+    tick = await _tick(venue)
+    interval = venue.rules.mark_update_interval_ms
+    tracker = MarkTracker(venue, SYMBOL)
+    stream = await venue.stream([SYMBOL])
+    try:
+        start = await tracker.warm_up()
+        await stream.drain()
+        path = PricePath(
+            points=((0, start.index), (30_000, start.index * Decimal("0.92"))),
+            linear=True,
+            name="fast move -8% in 30 s",
+        )
+        await control.set_price_path(SYMBOL, path)
+        events: list[MarkEvent] = []
+        late, stale, worst = [], [], Decimal(0)
+        for _ in range(35):
+            obs = await tracker.step()
+            arrived = select(await stream.drain(), MarkEvent, lambda e: e.symbol == SYMBOL)
+            events.extend(arrived)
+            mine = [e for e in arrived if e.time_ms == obs.time_ms]
+            if not mine:
+                late.append(obs.time_ms)
+                continue
+            event = mine[-1]
+            if abs(event.mark - obs.mark) > tick or abs(event.index - obs.index) > tick:
+                stale.append(
+                    f"t={event.time_ms}: stream {event.mark}/{event.index}, "
+                    f"REST {obs.mark}/{obs.index}"
+                )
+            worst = max(worst, _outside(event.mark, obs.band))
+    finally:
+        await stream.close()
+    gaps = [b.time_ms - a.time_ms for a, b in itertools.pairwise(events)]
+    off_cadence = [g for g in gaps if g != interval]
+    chart = tracker.evidence("Mark from REST and from the stream, index, last and the band")
+    chart["series"]["mark (stream)"] = [
+        [format(Decimal(e.time_ms - tracker.start_ms) / 1000, "f"), format(e.mark, "f")]
+        for e in events
+    ]
+    ctx.add_evidence("mark stream", chart)
+    ctx.equal(
+        "stream events during 35 updates", expected=Decimal(35), observed=Decimal(len(events))
+    )
+    ctx.require(
+        f"consecutive events {interval} ms apart",
+        not off_cadence,
+        expected=f"every gap {interval} ms",
+        observed=f"{len(off_cadence)} gap(s) off cadence, e.g. {off_cadence[:3]}",
+    )
+    ctx.require(
+        "each update's event delivered before the next update",
+        not late,
+        expected="all",
+        observed=f"{len(late)} update(s) without their event, e.g. t={late[:2]}",
+    )
+    ctx.require(
+        "stream mark and index = the venue's mark and index of that update (one tick)",
+        not stale,
+        expected="equal",
+        observed=f"{len(stale)} differ, e.g. {stale[:2]}",
+    )
+    ctx.at_most(
+        "largest distance of a stream mark outside its update's band",
+        limit=Decimal(0),
+        observed=worst,
+        tolerance=tick,
         unit="USDT",
     )

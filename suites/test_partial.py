@@ -27,6 +27,7 @@ from harness.model import (
     TimeInForce,
 )
 from harness.probes import limit, market, need, open_isolated, position_input, position_of
+from harness.streams import AccountEvent, LiquidationOrderEvent, select
 from harness.venue import Account, Capability, Venue, VenueControl
 
 BTC = "BTCUSDT"
@@ -793,5 +794,93 @@ async def test_insurance_fund_then_adl_in_ranking_order(
             "title": "Auto-deleveraging fills",
             "columns": ["trade id", "account", "qty", "price", "oracle rank"],
             "rows": [[str(t), n, str(q), str(p), f"{rank(before[n]):.6f}"] for t, n, q, p in fills],
+        },
+    )
+
+
+@check("PLQ-009", needs=NEEDS | {Capability.READ_STREAMS})
+async def test_each_partial_step_is_its_own_stream_event(
+    venue: Venue, control: VenueControl, oracle: ModuleType, ctx: CheckContext
+) -> None:
+    """Each partial-liquidation step is observable on the streams as it happens, on its own.
+
+    Through a tier step-down to full closure, every step of the venue's liquidation record is
+    one ``forceOrder`` event with that step's side and quantity at that step's time (none merged,
+    none held back), and the account's stream shows, after each step, the position the step
+    left: the remaining size and so the band position (tier) it left the account in.
+
+    Source: perp-mechanics.md §7(a) step-down, §7(d), §13.4; binance-usdm-surface.md
+    (forceOrder, ACCOUNT_UPDATE)
+    """
+    inst = await _partial_symbol(venue, LiquidationVariant.TIER_STEP_DOWN)
+    trader, start = await _big_isolated(control, venue, inst)
+    stream = await venue.stream([inst.symbol], account=trader)
+    try:
+        await stream.drain()
+        since = venue.clock.now_ms()
+        drive = await _drive_to_close(venue, oracle, inst, trader, start)
+        events = await stream.drain()
+    finally:
+        await stream.close()
+    steps = await trader.liquidations(inst.symbol, since_ms=since)
+    forced = select(events, LiquidationOrderEvent, lambda e: e.symbol == inst.symbol)
+    ctx.require(
+        "the position went through several steps (precondition)",
+        len(steps) >= 3,
+        expected=">= 3 steps",
+        observed=f"{len(steps)} step(s)",
+    )
+    ctx.equal(
+        "forceOrder events = liquidation steps",
+        expected=Decimal(len(steps)),
+        observed=Decimal(len(forced)),
+    )
+    size = abs(start.quantity)
+    rows = []
+    for i, step in enumerate(steps):
+        size -= step.quantity
+        seen = forced[i] if i < len(forced) else None
+        # The account's position as its stream showed it after this step (and before the next).
+        upto = steps[i + 1].time_ms if i + 1 < len(steps) else None
+        shown = [
+            abs(p.quantity)
+            for e in select(events, AccountEvent)
+            if e.time_ms >= step.time_ms and (upto is None or e.time_ms < upto)
+            for p in e.positions
+            if p.symbol == inst.symbol
+        ]
+        left = shown[-1] if shown else None
+        mark = step.trigger_mark or Decimal(0)
+        tier = oracle.bracket_for(inst.brackets, size * mark).bracket if size and mark else 0
+        rows.append(
+            [
+                str(step.time_ms),
+                str(step.quantity),
+                str(seen.quantity) if seen else "missing",
+                str(size),
+                str(left) if left is not None else "not shown",
+                str(tier),
+            ]
+        )
+        ctx.require(
+            f"step {i + 1}: its own forceOrder (quantity and time)",
+            seen is not None and (seen.quantity, seen.time_ms) == (step.quantity, step.time_ms),
+            expected=f"{step.quantity} at {step.time_ms}",
+            observed=f"{seen.quantity} at {seen.time_ms}" if seen else "no event",
+        )
+        ctx.require(
+            f"step {i + 1}: the account's stream shows the size it left (tier {tier})",
+            left == size,
+            expected=f"{size} {inst.base_asset}",
+            observed=f"{left} {inst.base_asset}" if left is not None else "no ACCOUNT_UPDATE",
+        )
+    ctx.add_evidence("drive", drive.evidence("Tier step-down, watched on the streams"))
+    ctx.add_evidence(
+        "steps on the streams",
+        {
+            "type": "table",
+            "title": "Liquidation steps: the venue's record against the streams",
+            "columns": ["time", "closed", "forceOrder qty", "left", "stream shows", "tier left"],
+            "rows": rows,
         },
     )

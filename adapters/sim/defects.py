@@ -239,6 +239,55 @@ DEFECTS: dict[str, Defect] = {
             ),
             breaks=("RATE-007",),
         ),
+        Defect(
+            name="mark-stream-stale",
+            description="the mark-price stream publishes the previous update's mark",
+            breaks=("MARK-005",),
+        ),
+        Defect(
+            name="mark-stream-gaps",
+            description="every fifth mark update (by virtual second) is never published",
+            breaks=("MARK-005",),
+        ),
+        Defect(
+            name="liquidation-not-streamed",
+            description="liquidation orders never appear on the forceOrder streams",
+            breaks=("LIQ-009",),
+        ),
+        Defect(
+            name="liquidation-fill-unreported",
+            description="the user stream omits the execution reports of liquidation orders",
+            breaks=("LIQ-009",),
+        ),
+        Defect(
+            name="partial-steps-merged-on-stream",
+            description=(
+                "a partial-liquidation step is held back and published merged with the next step"
+            ),
+            breaks=("PLQ-009",),
+        ),
+        Defect(
+            name="funding-update-wrong-reason",
+            description="funding payments reach the user stream as ACCOUNT_UPDATE reason ORDER",
+            breaks=("FUND-006",),
+        ),
+        Defect(
+            name="depth-sequence-gap",
+            description="one diff-depth update in 40 is never sent (its update ids are skipped)",
+            breaks=("STRM-001",),
+        ),
+        Defect(
+            name="depth-diff-level-dropped",
+            description="diff-depth updates omit removed levels (quantity 0)",
+            breaks=("STRM-001",),
+        ),
+        Defect(
+            name="depth-pu-wrong",
+            description=(
+                "diff-depth pu is the previous diff the client received, hiding missed updates"
+            ),
+            breaks=("STRM-002",),
+        ),
     )
 }
 

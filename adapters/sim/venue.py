@@ -7,7 +7,7 @@ to the venue's wire precision (8 decimals) exactly where Binance publishes them.
 from __future__ import annotations
 
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 
@@ -20,6 +20,7 @@ from adapters.sim.engine.gateway import LocalClient, method_weights
 from adapters.sim.engine.liquidation import LiquidationRecord
 from adapters.sim.engine.scenario import apply_scenario
 from adapters.sim.engine.views import balance_view, position_view
+from adapters.sim.streams import SimEventStream
 from harness.clock import VirtualClock
 from harness.errors import ConfigError, Rejected
 from harness.model import (
@@ -57,6 +58,7 @@ from harness.venue import (
     Faults,
     RateLimits,
     RateUsage,
+    StreamFaults,
     VenueConfig,
     VenueRules,
 )
@@ -315,6 +317,14 @@ class SimControl:
     async def set_faults(self, faults: Faults) -> None:
         self._venue.engine.gateway.set_faults(faults)
 
+    async def set_stream_faults(self, faults: StreamFaults) -> None:
+        if faults.gap_symbol is not None:
+            self._venue.engine.instrument(faults.gap_symbol)
+        try:
+            self._venue.engine.stream_faults.set(faults)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+
 
 class SimVenue:
     """The reference simulator, in process, on a virtual clock."""
@@ -328,6 +338,7 @@ class SimVenue:
             self, self.engine.create_account(config.default_balance, "trader")
         )
         self._control = SimControl(self)
+        self._streams: list[SimEventStream] = []
         self._rules = VenueRules(
             mark_basis_samples=config.basis_samples,
             mark_basis_interval_ms=config.update_interval_ms,
@@ -457,11 +468,26 @@ class SimVenue:
         self.engine.instrument(symbol)
         return self.engine.funding.info(symbol)
 
+    async def stream(
+        self, symbols: Sequence[str], *, account: Account | None = None, depth: bool = False
+    ) -> SimEventStream:
+        """The symbols' market streams and the account's user stream (adapters/sim/streams.py)."""
+        stream = SimEventStream(
+            self.engine,
+            symbols,
+            account_id=account.account_id if account is not None else None,
+            depth=depth,
+        )
+        self._streams.append(stream)
+        return stream
+
     def account(self) -> SimAccount:
         return self._account
 
     async def close(self) -> None:
-        return None
+        for stream in self._streams:
+            await stream.close()
+        self._streams.clear()
 
 
 def _with_liquidation_options(

@@ -33,7 +33,7 @@ class RestingOrder:
 class OrderBook:
     """Bids and asks as ``price -> deque[RestingOrder]``; an index ``order_id -> order``."""
 
-    __slots__ = ("_asks", "_bids", "_orders", "symbol", "update_id")
+    __slots__ = ("_asks", "_bids", "_orders", "symbol", "touched", "update_id")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
@@ -42,6 +42,9 @@ class OrderBook:
         self._asks: SortedDict = SortedDict()
         self._orders: dict[int, RestingOrder] = {}
         self.update_id = 0
+        # Levels changed since the engine last published a depth diff; None while nobody
+        # listens to the engine's events (adapters/sim/engine/publisher.py).
+        self.touched: set[tuple[Side, Decimal]] | None = None
 
     def _side(self, side: Side) -> SortedDict:
         return self._bids if side is Side.BUY else self._asks
@@ -63,6 +66,8 @@ class OrderBook:
         queue.append(order)
         self._orders[order.order_id] = order
         self.update_id += 1
+        if self.touched is not None:
+            self.touched.add((order.side, order.price))
 
     def remove(self, order_id: int) -> RestingOrder | None:
         order = self._orders.pop(order_id, None)
@@ -75,6 +80,8 @@ class OrderBook:
         if not queue:
             del levels[key]
         self.update_id += 1
+        if self.touched is not None:
+            self.touched.add((order.side, order.price))
         return order
 
     def get(self, order_id: int) -> RestingOrder | None:
@@ -87,6 +94,8 @@ class OrderBook:
             self.remove(order.order_id)
         else:
             self.update_id += 1
+            if self.touched is not None:
+                self.touched.add((order.side, order.price))
 
     def best(self, side: Side) -> Decimal | None:
         levels = self._side(side)
@@ -138,6 +147,11 @@ class OrderBook:
             price = -key if side is Side.BUY else key
             out.append((price, sum((o.remaining for o in levels[key]), Decimal(0))))
         return tuple(out)
+
+    def level_qty(self, side: Side, price: Decimal) -> Decimal:
+        """Total resting quantity at ``price`` on ``side`` (0 when there is no such level)."""
+        queue = self._side(side).get(self._key(side, price))
+        return sum((o.remaining for o in queue), Decimal(0)) if queue else Decimal(0)
 
     def orders_of(self, account_id: str) -> list[RestingOrder]:
         return [o for o in self._orders.values() if o.account_id == account_id]

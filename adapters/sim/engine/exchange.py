@@ -29,9 +29,12 @@ from adapters.sim.engine.accounts import (
     max_notional_for_leverage,
 )
 from adapters.sim.engine.book import OrderBook, RestingOrder
+from adapters.sim.engine.events import AccountReason, ExecutionType
 from adapters.sim.engine.ledger import Ledger
 from adapters.sim.engine.orders import validate_order
 from adapters.sim.engine.prices import Feed, PriceState
+from adapters.sim.engine.publisher import Publisher
+from adapters.sim.engine.stream_faults import StreamFaultState
 from harness.clock import VirtualClock
 from harness.errors import ConfigError, Rejected
 from harness.model import (
@@ -83,6 +86,13 @@ class Engine:
         self.tape = {s: deque[PublicTrade](maxlen=TAPE_LENGTH) for s in config.instruments}
         self.accounts: dict[str, AccountState] = {}
         self.ledger = Ledger(self)
+        # Events for whoever listens (engine/events.py); every hook first checks events.active.
+        self.publisher = Publisher(self)
+        self.events = self.publisher.bus
+        # Faults injected on streams (engine/stream_faults.py).
+        self.stream_faults = StreamFaultState(hide_gaps=self.has("depth-pu-wrong"))
+        self._settling = False
+        self._cancelling_all = False
         self._order_seq = 0
         self._trade_seq = dict.fromkeys(config.instruments, 0)
         self._account_seq = 0
@@ -159,6 +169,7 @@ class Engine:
         acct.cross_wallet = wallet
         if wallet:
             self.ledger.income(acct, IncomeType.TRANSFER, wallet, "", "deposit")
+        self.flush_events()
         return acct
 
     def account(self, account_id: str) -> AccountState:
@@ -227,25 +238,44 @@ class Engine:
             if settling:
                 self.funding.settle(symbol)
         self._dirty.clear()
+        if self.events.active:
+            self.publisher.marks()
+            self.publisher.margin_calls()
         # Liquidations at this update trade against other accounts' orders and move the last
         # price: rescan (and remark) until no account is left at or below maintenance.
         self.settle()
 
     def settle(self) -> None:
-        """After a request or event: recompute marks that trades touched, then scan."""
+        """After a request or event: recompute marks that trades touched, then scan.
+
+        Ends the operation: what it changed is published (:meth:`flush_events`).
+        """
         now = self.clock.now_ms()
         lagging_mark = self.has("mark-lags-index")
-        for _ in range(100):
-            dirty, self._dirty = self._dirty, set()
-            if not lagging_mark:
-                for symbol in sorted(dirty):
-                    state = self.prices[symbol]
-                    state.publish_mark(
-                        state.compute_mark(now, mark_is_last=self.has("mark-is-last")), now
-                    )
-            if not self._scan():
-                return
-        return
+        self._settling = True
+        try:
+            for _ in range(100):
+                dirty, self._dirty = self._dirty, set()
+                if not lagging_mark:
+                    for symbol in sorted(dirty):
+                        state = self.prices[symbol]
+                        state.publish_mark(
+                            state.compute_mark(now, mark_is_last=self.has("mark-is-last")), now
+                        )
+                if not self._scan():
+                    break
+        finally:
+            self._settling = False
+        if self.events.active:
+            self.publisher.flush()
+
+    def flush_events(self) -> None:
+        """End of an operation that does not settle: publish what it changed (engine/events.py).
+
+        A no-op while nobody listens, and inside :meth:`settle`, which publishes at its end.
+        """
+        if self.events.active and not self._settling:
+            self.publisher.flush()
 
     def _scan(self) -> bool:
         return self.liquidator.scan() > 0
@@ -361,6 +391,8 @@ class Engine:
         if cid is not None and cid != rec.client_order_id:
             # duplicate-client-id-accepted: the venue keeps both orders under the same id.
             rec.client_order_id = cid
+        if self.events.active:
+            self.publisher.order(acct, rec, ExecutionType.NEW)
         self.match(acct, rec, price)
         remaining = rec.orig_qty - rec.executed_qty
         rests = req.type is OrderType.LIMIT and (
@@ -373,6 +405,8 @@ class Engine:
             rec.status = "PARTIALLY_FILLED" if rec.executed_qty else "NEW"
         elif remaining > 0:
             rec.status = "EXPIRED"
+        if rec.status == "EXPIRED" and self.events.active:
+            self.publisher.order(acct, rec, ExecutionType.EXPIRED)
         self.settle()
         return rec
 
@@ -467,6 +501,8 @@ class Engine:
         rec = self.accounts[resting.account_id].orders[resting.order_id]
         rec.status = "EXPIRED"
         rec.update_time_ms = self.clock.now_ms()
+        if self.events.active:
+            self.publisher.order(self.accounts[resting.account_id], rec, ExecutionType.EXPIRED)
 
     def _trade(
         self,
@@ -484,6 +520,8 @@ class Engine:
         self.prices[symbol].last_price = price
         sold = taker[1].side == Side.SELL.value  # the taker sold: the buyer was the maker
         self.tape[symbol].append(PublicTrade(trade_id, self.clock.now_ms(), price, qty, sold))
+        if self.events.active:
+            self.publisher.trade(symbol, trade_id, price, qty, sold)
         self._dirty.add(symbol)
         if maker[0] is self.market_maker.account or taker[0] is self.market_maker.account:
             self.market_maker.mark_stale(symbol)
@@ -536,6 +574,8 @@ class Engine:
         acct.fills.append(fill)
         acct.update_ms = now
         pos.update_ms = now
+        if self.events.active:
+            self.publisher.fill(acct, rec, fill)
         return fill
 
     def cancel_order(
@@ -549,14 +589,23 @@ class Engine:
         self.books[symbol].remove(rec.order_id)
         rec.status = "CANCELED"
         rec.update_time_ms = self.clock.now_ms()
+        if self.events.active:
+            self.publisher.order(acct, rec, ExecutionType.CANCELED)
+            if not self._cancelling_all:
+                self.flush_events()
         return rec
 
     def cancel_all(self, account_id: str, symbol: str | None = None) -> list[OrderRecord]:
         acct = self.accounts[account_id]
         out = []
-        for rec in list(acct.orders.values()):
-            if rec.status in ("NEW", "PARTIALLY_FILLED") and symbol in (None, rec.symbol):
-                out.append(self.cancel_order(account_id, rec.symbol, rec.order_id, None))
+        self._cancelling_all = True
+        try:
+            for rec in list(acct.orders.values()):
+                if rec.status in ("NEW", "PARTIALLY_FILLED") and symbol in (None, rec.symbol):
+                    out.append(self.cancel_order(account_id, rec.symbol, rec.order_id, None))
+        finally:
+            self._cancelling_all = False
+        self.flush_events()
         return out
 
     def get_order(
@@ -596,6 +645,8 @@ class Engine:
             msg = "Leverage is smaller than permitted: insufficient margin balance."
             raise Rejected(-2028, msg)
         acct.leverages[symbol] = leverage
+        if self.events.active:
+            self.publisher.config(account_id, symbol, leverage=leverage)
         return leverage
 
     def set_margin_mode(self, account_id: str, symbol: str, mode: MarginMode) -> None:
@@ -613,6 +664,8 @@ class Engine:
             raise Rejected(-4048, "Margin type cannot be changed if there exists position.")
         pos.margin_mode = mode
         acct.margin_modes[symbol] = mode
+        if self.events.active:
+            self.publisher.config(account_id, symbol, margin_mode=mode)
 
     def add_isolated_margin(self, account_id: str, symbol: str, amount: Decimal) -> None:
         """Move margin between the cross wallet and an isolated position (Binance positionMargin).
@@ -637,6 +690,8 @@ class Engine:
                 raise Rejected(-4051, "Isolated balance insufficient.")
         pos.isolated_wallet += amount
         acct.cross_wallet -= amount
+        if self.events.active:
+            self.publisher.touch(acct, AccountReason.MARGIN_TRANSFER, symbol)
         self.settle()
 
     def positions_of(self, account_id: str) -> list[PositionState]:

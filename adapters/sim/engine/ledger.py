@@ -52,6 +52,8 @@ class Ledger:
     def income(
         self, acct: AccountState, kind: IncomeType, amount: Decimal, symbol: str, info: str
     ) -> None:
+        if self.engine.events.active:
+            self.engine.publisher.income(acct, kind, amount, symbol)
         self._tran_seq += 1
         acct.income.append(
             IncomeRecord(

@@ -448,3 +448,5 @@ class Executor:
                 position_before=(1 if side is Side.SELL else -1) * m.qty + pos.qty,
             )
         )
+        if engine.events.active:
+            engine.publisher.force_order(self.records[-1])
