@@ -289,10 +289,14 @@ class CheckContext:
 
     @property
     def headline(self) -> Measurement | None:
-        """The measurement a one-line summary should show: the first failure, else the first."""
+        """The measurement a one-line summary should show: the first failure, else the first
+        that is not a precondition, else the first."""
         failures = self.failures
         if failures:
             return failures[0]
+        for m in self.measurements:
+            if "(precondition" not in m.label:
+                return m
         return self.measurements[0] if self.measurements else None
 
     def finish(self) -> None:

@@ -86,6 +86,9 @@ class Capability(enum.StrEnum):
     CONTROL_STREAM_FAULTS = "CONTROL_STREAM_FAULTS"
     CONTROL_RATE_LIMITS = "CONTROL_RATE_LIMITS"
     CONTROL_FAULTS = "CONTROL_FAULTS"
+    # [issue 7 PARAM: add here]
+    # [issue 7 CONC/CASC: add here]
+    # [issue 7 ANOM: add here]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -305,6 +308,10 @@ class VenueControl(Protocol):
         """Replace the faults injected on event streams (``CONTROL_STREAM_FAULTS``)."""
         ...
 
+    # [issue 7 PARAM: add here]
+    # [issue 7 CONC/CASC: add here]
+    # [issue 7 ANOM: add here]
+
 
 @runtime_checkable
 class Venue(Protocol):
@@ -365,6 +372,10 @@ class Venue(Protocol):
         """Subscribe to the symbols' market streams (marks, trades, liquidation orders; diff depth
         when ``depth``) and, given an account, its user-data stream (``READ_STREAMS``)."""
         ...
+
+    # [issue 7 PARAM: add here]
+    # [issue 7 CONC/CASC: add here]
+    # [issue 7 ANOM: add here]
 
     def account(self) -> Account: ...
 

@@ -393,7 +393,7 @@ async def test_funding_is_zero_sum_with_the_rounding_residual(
 async def test_funding_settlements_on_the_user_stream(
     venue: Venue, control: VenueControl, ctx: CheckContext
 ) -> None:
-    """Each funding settlement reaches the account's stream as ``ACCOUNT_UPDATE`` ``FUNDING_FEE``.
+    """Each funding settlement reaches the account's stream as an update with reason FUNDING_FEE.
 
     Over two settlements, for a cross long that pays and an isolated short that receives: one
     update with reason ``FUNDING_FEE`` per income record, at the funding time, whose balance

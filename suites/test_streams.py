@@ -252,6 +252,13 @@ async def test_stream_faults_detected_and_recovered(
     differences = await _compare(synced, venue)
     history = {(str(f.order_id), f.trade_id) for f in await trader.fills(SYMBOL, since_ms=since)}
     recorded = set(recorder.records)
+    off = [f"{row[0]}: {row[4]}" for row in rows if row[4] != "identical"]
+    ctx.require(
+        "local book = the venue's book after every phase",
+        not off,
+        expected="identical after each drain",
+        observed=f"{len(off)} phase(s) differ: {off[:2]}",
+    )
     ctx.require("no resync on the clean stream", not clean, expected="none", observed=str(clean))
     ctx.require(
         "the withheld diff was detectable (pu broke, client resynchronised)",
@@ -285,13 +292,6 @@ async def test_stream_faults_detected_and_recovered(
         not late,
         expected="none",
         observed=str(late),
-    )
-    off = [f"{row[0]}: {row[4]}" for row in rows if row[4] != "identical"]
-    ctx.require(
-        "local book = the venue's book after every phase",
-        not off,
-        expected="identical after each drain",
-        observed=f"{len(off)} phase(s) differ: {off[:2]}",
     )
     ctx.require(
         "local book = the venue's book at the end",

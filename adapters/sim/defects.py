@@ -288,6 +288,9 @@ DEFECTS: dict[str, Defect] = {
             ),
             breaks=("STRM-002",),
         ),
+        # [issue 7 PARAM: add here]
+        # [issue 7 CONC/CASC: add here]
+        # [issue 7 ANOM: add here]
     )
 }
 

@@ -325,6 +325,10 @@ class SimControl:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
 
+    # [issue 7 PARAM: add here]
+    # [issue 7 CONC/CASC: add here]
+    # [issue 7 ANOM: add here]
+
 
 class SimVenue:
     """The reference simulator, in process, on a virtual clock."""
@@ -480,6 +484,10 @@ class SimVenue:
         )
         self._streams.append(stream)
         return stream
+
+    # [issue 7 PARAM: add here]
+    # [issue 7 CONC/CASC: add here]
+    # [issue 7 ANOM: add here]
 
     def account(self) -> SimAccount:
         return self._account

@@ -106,3 +106,13 @@ def test_long_decimals_are_shown_to_eight_places() -> None:
     ctx.equal("x", expected=Decimal("57001.747409995333333"), observed=Decimal("60000.00000000"))
     assert ctx.measurements[0].expected == "57001.74741"
     assert ctx.measurements[0].observed == "60000"
+
+
+def test_headline_of_a_passed_check_skips_its_preconditions() -> None:
+    ctx = CheckContext(spec=_spec(), venue="sim", seed=1)
+    ctx.require("liquidated (precondition)", True, expected="yes", observed="yes")
+    ctx.equal("the rule", expected=Decimal(1), observed=Decimal(1))
+    assert ctx.headline is ctx.measurements[1]
+    only = CheckContext(spec=_spec(), venue="sim", seed=1)
+    only.require("a (precondition)", True, expected="yes", observed="yes")
+    assert only.headline is only.measurements[0]

@@ -111,6 +111,9 @@ class Engine:
         self.liquidator = LiquidationEngine(self)
         self.funding = FundingEngine(self)
         self.gateway = Gateway(self)  # the front door of both the HTTP and in-process venue
+        # [issue 7 PARAM: construct here]
+        # [issue 7 CONC/CASC: construct here]
+        # [issue 7 ANOM: construct here]
         now = clock.now_ms()
         for symbol, state in self.prices.items():
             self.market_maker.requote(symbol)
@@ -238,6 +241,9 @@ class Engine:
             if settling:
                 self.funding.settle(symbol)
         self._dirty.clear()
+        # [issue 7 PARAM: per-update hook here]
+        # [issue 7 CONC/CASC: per-update hook here]
+        # [issue 7 ANOM: per-update hook here]
         if self.events.active:
             self.publisher.marks()
             self.publisher.margin_calls()
