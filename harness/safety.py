@@ -58,6 +58,8 @@ __all__ = [
 PRODUCTION_HOSTS = frozenset(
     {
         "fapi.binance.com",
+        "fstream.binance.com",
+        "dstream.binance.com",
         "dapi.binance.com",
         "api.binance.com",
         "api.bybit.com",

@@ -12,13 +12,21 @@ The calls each method makes, and their documented weights, are in :data:`WEIGHTS
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from adapters.ccxt_venue import binance_wire as bw
 from adapters.ccxt_venue._base import CcxtVenueBase, not_published
 from adapters.ccxt_venue._wire import call, dec, dec_or_none
+from adapters.ccxt_venue.streams import (
+    KEEPALIVE_MS,
+    BinanceEventStream,
+    ListenKeys,
+    StreamSettings,
+    stream_names,
+)
+from harness.errors import ConfigError
 from harness.model import (
     AdlEvent,
     Balance,
@@ -42,6 +50,8 @@ from harness.model import (
     OrderRequest,
     Position,
 )
+from harness.streams import EventStream
+from harness.venue import Account
 
 __all__ = ["DEMO_WEIGHTS", "WEIGHTS", "BinanceAccount", "BinanceVenue"]
 
@@ -298,17 +308,73 @@ class BinanceAccount:
 class BinanceVenue(CcxtVenueBase):
     """Binance USDⓈ-M market data through the default account's client.
 
-    ``extras`` says whether the server adds the simulator's fields; without them ``mark`` asks
-    ``ticker/price`` for the last price and ``funding_info`` is assembled from the documented
-    defaults (see :data:`DEMO_WEIGHTS`).
+    Without the simulator's extra fields, ``mark`` asks ``ticker/price`` for the last price and
+    ``funding_info`` is assembled from the documented defaults (see :data:`DEMO_WEIGHTS`).
+    ``streams`` says where the venue's WebSocket streams are (``None``: no ``READ_STREAMS``);
+    streams still open when the venue closes are closed first.
     """
 
-    def __init__(self, *, account: BinanceAccount, **kwargs: Any) -> None:
+    def __init__(
+        self, *, account: BinanceAccount, streams: StreamSettings | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(exchange=account.exchange, **kwargs)
         self._account = account
+        self._stream_settings = streams
+        self._streams: set[BinanceEventStream] = set()
+        self._listen_keys: dict[int, ListenKeys] = {}  # id(ccxt client) -> the account's key
 
     def account(self) -> BinanceAccount:
         return self._account
+
+    @property
+    def stream_settings(self) -> StreamSettings | None:
+        return self._stream_settings
+
+    async def stream(
+        self, symbols: Sequence[str], *, account: Account | None = None, depth: bool = False
+    ) -> EventStream:
+        """The symbols' mark, aggregate-trade and liquidation-order streams (diff depth at
+        100 ms with ``depth``) and, given one of this venue's accounts, its user-data stream,
+        on one connection (:mod:`adapters.ccxt_venue.streams`).
+
+        Raises:
+            Missing: the venue has no streams (no ``READ_STREAMS``).
+            ConfigError: no symbols, or ``account`` is not an account of this venue.
+        """
+        if self._stream_settings is None:
+            raise not_published(self.name, "event streams")
+        if not symbols:
+            msg = "stream() needs at least one symbol, e.g. venue.stream(['BTCUSDT'])"
+            raise ConfigError(msg)
+        keys = None
+        if account is not None:
+            exchange = _binance_account(account, self.name).exchange
+            keys = self._listen_keys.setdefault(id(exchange), ListenKeys(exchange))
+        opened = await BinanceEventStream.open(
+            self._stream_settings,
+            stream_names(symbols, depth=depth),
+            clock=self.clock,
+            keys=keys,
+            on_close=self._streams.discard,
+        )
+        self._streams.add(opened)
+        return opened
+
+    async def keep_streams_alive(self) -> int | None:
+        """Keep the open streams' listen keys alive now; returns how far the venue's clock may
+        then move before the next call (``None``: no stream has a key, no limit)."""
+        keyed = [opened for opened in self._streams if opened.listen_key is not None]
+        for opened in keyed:
+            await opened.keep_alive()
+        return KEEPALIVE_MS if keyed else None
+
+    async def close(self) -> None:
+        streams, self._streams = list(self._streams), set()
+        try:
+            for opened in streams:
+                await opened.close()
+        finally:
+            await super().close()
 
     async def instruments(self) -> Mapping[str, Instrument]:
         info = await self.request("fapiPublicGetExchangeInfo")
@@ -380,6 +446,18 @@ class BinanceVenue(CcxtVenueBase):
             impact_margin_notional=IMPACT_MARGIN * brackets[0].initial_leverage,
             next_funding_time_ms=int(premium.get("nextFundingTime", 0)),
         )
+
+
+def _binance_account(account: Account, venue: str) -> BinanceAccount:
+    """The :class:`BinanceAccount` behind ``account`` (the harness may wrap it, e.g. in a
+    ``SafeAccount`` that exposes it as ``inner``)."""
+    found: object = account
+    while not isinstance(found, BinanceAccount) and hasattr(found, "inner"):
+        found = found.inner
+    if not isinstance(found, BinanceAccount):
+        msg = f"{venue} streams need one of its own accounts, not {type(account).__name__}"
+        raise ConfigError(msg)
+    return found
 
 
 def _opt_int(value: object) -> int | None:

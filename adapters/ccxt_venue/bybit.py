@@ -9,7 +9,7 @@ event, liquidation orders, bands) is ``None``/absent, and the capability is not 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -54,6 +54,8 @@ from harness.model import (
     Position,
     Side,
 )
+from harness.streams import EventStream
+from harness.venue import Account
 
 __all__ = ["BybitAccount", "BybitVenue"]
 
@@ -254,7 +256,11 @@ class BybitAccount:
 
 
 class BybitVenue(CcxtVenueBase):
-    """Bybit testnet market data (linear USDT perpetuals)."""
+    """Bybit testnet market data (linear USDT perpetuals).
+
+    No ``READ_STREAMS``: the adapter does not implement Bybit's v5 WebSocket streams, so
+    :meth:`stream` raises ``Missing`` and checks needing streams are skipped on this venue.
+    """
 
     def __init__(self, *, account: BybitAccount, **kwargs: Any) -> None:
         super().__init__(exchange=account.exchange, **kwargs)
@@ -318,6 +324,11 @@ class BybitVenue(CcxtVenueBase):
         self, symbol: str | None = None, since_ms: int | None = None
     ) -> list[LiquidationEvent]:
         raise not_published(self.name, "liquidation orders over REST")
+
+    async def stream(
+        self, symbols: Sequence[str], *, account: Account | None = None, depth: bool = False
+    ) -> EventStream:
+        raise not_published(self.name, "event streams (not implemented for Bybit)")
 
     async def insurance_fund(self) -> InsuranceFund:
         raise not_published(self.name, "its insurance fund per contract")

@@ -18,7 +18,7 @@ import aiohttp
 from adapters.ccxt_venue._wire import Wire
 from harness.errors import AuthError, ConfigError, Rejected, Unavailable
 from harness.model import PricePath
-from harness.venue import Account, Faults, RateLimits
+from harness.venue import Account, Faults, RateLimits, StreamFaults
 
 __all__ = ["ControlClient", "SimHttpClock", "SimHttpControl"]
 
@@ -26,12 +26,18 @@ TOKEN_HEADER = "X-PERPCHECK-TOKEN"  # noqa: S105 - a header name, not a secret
 
 
 class ControlClient:
-    """JSON requests to ``/control/...`` with the token; replies decoded with exact decimals."""
+    """JSON requests to ``/control/...`` with the token; replies decoded with exact decimals.
+
+    ``before_step``, when set, is awaited before each step of :meth:`advance` and returns the
+    longest the clock may then move in one step (``None``: no limit); the venue uses it to keep
+    its streams' listen keys alive, which expire on the virtual clock.
+    """
 
     def __init__(self, base_url: str, token: str, wire: Wire) -> None:
         self._base = base_url.rstrip("/")
         self._wire = wire
         self._session = aiohttp.ClientSession(headers={TOKEN_HEADER: token})
+        self.before_step: Callable[[], Awaitable[int | None]] | None = None
 
     async def request(
         self,
@@ -69,6 +75,17 @@ class ControlClient:
             raise Rejected(code, msg)
         raise ConfigError(text)
 
+    async def advance(self, ms: int) -> int:
+        """Move the virtual clock ``ms`` forward (in steps, see ``before_step``); returns now."""
+        remaining = ms
+        while True:
+            limit = None if self.before_step is None else await self.before_step()
+            step = remaining if limit is None else min(remaining, limit)
+            reply = await self.request("POST", "advance", {"ms": step})
+            remaining -= step
+            if remaining <= 0:
+                return int(reply["now_ms"])
+
     async def close(self) -> None:
         await self._session.close()
 
@@ -87,7 +104,7 @@ class SimHttpClock:
         return self._wire.sim_time_ms
 
     async def sleep(self, seconds: float) -> None:
-        await self._control.request("POST", "advance", {"ms": round(seconds * 1000)})
+        await self._control.advance(round(seconds * 1000))
 
 
 def _num(value: Decimal) -> str:
@@ -114,8 +131,7 @@ class SimHttpControl:
         self._scenarios = scenario_names
 
     async def advance(self, ms: int) -> int:
-        reply = await self._client.request("POST", "advance", {"ms": ms})
-        return int(reply["now_ms"])
+        return await self._client.advance(ms)
 
     async def set_price_path(self, symbol: str, path: PricePath) -> None:
         points = [[offset, _num(price)] for offset, price in path.points]
@@ -168,3 +184,16 @@ class SimHttpControl:
             symbol, side, fraction = faults.deplete
             body["deplete"] = {"symbol": symbol, "side": side.value, "fraction": _num(fraction)}
         await self._client.request("POST", "faults", body)
+
+    async def set_stream_faults(self, faults: StreamFaults) -> None:
+        body = {
+            "drop_connections": faults.drop_connections,
+            "delay_ms": faults.delay_ms,
+            "reorder": faults.reorder,
+            "gap_symbol": faults.gap_symbol,
+        }
+        await self._client.request("POST", "stream-faults", body)
+
+    # [issue 7 PARAM: add here]
+    # [issue 7 CONC/CASC: add here]
+    # [issue 7 ANOM: add here]

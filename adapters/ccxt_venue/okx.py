@@ -12,7 +12,7 @@ claimed (an oracle judging a liquidation price needs the venue's exact tiers).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -58,6 +58,8 @@ from harness.model import (
     Position,
     TimeInForce,
 )
+from harness.streams import EventStream
+from harness.venue import Account
 
 __all__ = ["OkxAccount", "OkxVenue"]
 
@@ -253,7 +255,11 @@ class OkxAccount:
 
 
 class OkxVenue(CcxtVenueBase):
-    """OKX demo market data for USDT-margined swaps (instrument ids like ``BTC-USDT-SWAP``)."""
+    """OKX demo market data for USDT-margined swaps (instrument ids like ``BTC-USDT-SWAP``).
+
+    No ``READ_STREAMS``: the adapter does not implement OKX's v5 WebSocket channels, so
+    :meth:`stream` raises ``Missing`` and checks needing streams are skipped on this venue.
+    """
 
     def __init__(
         self,
@@ -367,6 +373,11 @@ class OkxVenue(CcxtVenueBase):
         self, symbol: str | None = None, since_ms: int | None = None
     ) -> list[LiquidationEvent]:
         raise not_published(self.name, "the account's liquidation orders")
+
+    async def stream(
+        self, symbols: Sequence[str], *, account: Account | None = None, depth: bool = False
+    ) -> EventStream:
+        raise not_published(self.name, "event streams (not implemented for OKX)")
 
     async def insurance_fund(self) -> InsuranceFund:
         raise not_published(self.name, "a single insurance fund balance")

@@ -4,8 +4,10 @@ The factory starts the server in the running event loop on ``127.0.0.1:0`` with 
 configuration's seed, defects, scenario and options, points a ccxt client at it (every
 ``urls['api']`` string redirected, ccxt's throttle off, the linear error table merged) and
 builds the :class:`~harness.venue.VenueControl` over the loopback control API. Market time is
-the server's virtual clock, read from ``X-SIM-TIME`` and control replies. ``close()`` closes
-every ccxt client, the control session, and stops the server.
+the server's virtual clock, read from ``X-SIM-TIME``, control replies and ``SIM_SYNC`` replies.
+``stream()`` connects to the server's WebSocket streams on the same loopback port, and its
+``drain()`` is exact: the ``SIM_SYNC`` barrier (:mod:`adapters.ccxt_venue.streams`).
+``close()`` closes open streams, every ccxt client, the control session, and stops the server.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from adapters.ccxt_venue._wire import Wire, dec
 from adapters.ccxt_venue.binance import WEIGHTS, BinanceAccount, BinanceVenue
 from adapters.ccxt_venue.clients import binance_client
 from adapters.ccxt_venue.control import ControlClient, SimHttpClock, SimHttpControl
+from adapters.ccxt_venue.streams import StreamSettings
 from adapters.sim.config import SimConfig
 from adapters.sim.server import ServerHandle, start_server
 from harness.model import AdlEvent, InsuranceFund, LiquidationEvent, Side
@@ -97,6 +100,10 @@ class SimHttpVenue(BinanceVenue):
             for r in reply.get("adl", ())
         ]
 
+    # [issue 7 PARAM: add here]
+    # [issue 7 CONC/CASC: add here]
+    # [issue 7 ANOM: add here]
+
 
 async def open_sim_http_venue(config: VenueConfig) -> SimHttpVenue:
     """Factory registered as venue ``sim-http`` (entry point ``perpcheck.venues``)."""
@@ -137,9 +144,13 @@ async def _build(server: ServerHandle) -> SimHttpVenue:
         capabilities=capabilities,
         # Static configuration only: everything the venue shows comes over HTTP.
         rules=sim_rules(server.engine.config),
+        streams=StreamSettings(
+            url="ws" + base_url.removeprefix("http"), sim_sync=True, on_time=wire.see_time
+        ),
         versions={"perpcheck-sim": str(info.get("version", "")), "transport": "http"},
     )
     venue.clients = clients  # every account's client is closed with the venue
+    control_client.before_step = venue.keep_streams_alive  # listen keys live on virtual time
     venue.closers += [server.stop, control_client.close]
     venue.attach_control(
         SimHttpControl(

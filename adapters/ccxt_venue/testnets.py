@@ -4,6 +4,10 @@ Keys come from the environment, ``PERPCHECK_<VENUE>_API_KEY`` / ``_SECRET`` / ``
 (venue name upper-cased, ``-`` → ``_``). Without them the factory raises
 :class:`~harness.errors.VenueUnavailable`, which the plugin turns into skipped checks carrying
 the message. Opening a venue sends nothing: the first request is the first check's.
+
+``binanceusdm-demo`` has event streams (``READ_STREAMS``) at :data:`BINANCE_DEMO_STREAMS`; with
+no barrier on a real venue, a drain reads for ``stream_drain_ms`` of wall time (venue option,
+default 500) and returns what has arrived. Bybit and OKX streams are not implemented.
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ from adapters.ccxt_venue.bybit_wire import bybit_dialect
 from adapters.ccxt_venue.clients import binance_client, bybit_client, okx_client
 from adapters.ccxt_venue.okx import OkxAccount, OkxVenue
 from adapters.ccxt_venue.okx_wire import DEFAULT_SYMBOLS, Contracts, okx_dialect
+from adapters.ccxt_venue.streams import StreamSettings
 from harness.clock import WallClock
 from harness.errors import ConfigError, VenueUnavailable
+from harness.safety import check_url
 from harness.venue import Capability, VenueConfig, VenueRules
 
 __all__ = [
     "BINANCE_CAPABILITIES",
+    "BINANCE_DEMO_STREAMS",
     "BYBIT_CAPABILITIES",
     "OKX_CAPABILITIES",
     "env_credentials",
@@ -34,10 +41,21 @@ __all__ = [
 
 C = Capability
 BINANCE_CAPABILITIES = frozenset(
-    {C.TRADE, C.READ_BRACKETS, C.READ_FUNDING, C.READ_RATE_LIMITS, C.READ_LIQUIDATIONS}
+    {
+        C.TRADE,
+        C.READ_BRACKETS,
+        C.READ_FUNDING,
+        C.READ_RATE_LIMITS,
+        C.READ_LIQUIDATIONS,
+        C.READ_STREAMS,
+    }
 )
 BYBIT_CAPABILITIES = frozenset({C.TRADE, C.READ_BRACKETS, C.READ_FUNDING})
 OKX_CAPABILITIES = frozenset({C.TRADE, C.READ_FUNDING})  # tiers are by size: see okx.py
+
+#: Binance USDⓈ-M demo trading's WebSocket streams (ccxt.pro ``urls['demo']['ws']['linear']``).
+BINANCE_DEMO_STREAMS = "wss://fstream.binancefuture.com"
+DRAIN_OPTION = "stream_drain_ms"
 
 
 def env_credentials(
@@ -68,10 +86,19 @@ def _no_options(name: str, config: VenueConfig, known: tuple[str, ...] = ()) -> 
         raise ConfigError(msg)
 
 
+def _drain_ms(name: str, raw: str) -> int:
+    if not raw.strip().isdigit():
+        msg = f"{name}: {DRAIN_OPTION}={raw!r} must be a whole number of milliseconds, e.g. 500"
+        raise ConfigError(msg)
+    return int(raw)
+
+
 async def open_binanceusdm_demo(config: VenueConfig) -> BinanceVenue:
     """Factory of venue ``binanceusdm-demo`` (Binance USDⓈ-M demo trading)."""
     name = "binanceusdm-demo"
-    _no_options(name, config)
+    _no_options(name, config, (DRAIN_OPTION,))
+    drain_ms = _drain_ms(name, config.options.get(DRAIN_OPTION, "500"))
+    check_url(BINANCE_DEMO_STREAMS, allow_mainnet=config.allow_mainnet)
     key, secret, _ = env_credentials(name)
     wire = Wire()
     ex = binance_client(
@@ -85,6 +112,7 @@ async def open_binanceusdm_demo(config: VenueConfig) -> BinanceVenue:
         clock=WallClock(),
         capabilities=BINANCE_CAPABILITIES,
         rules=VenueRules(method_weights=DEMO_WEIGHTS),
+        streams=StreamSettings(url=BINANCE_DEMO_STREAMS, drain_ms=drain_ms),
     )
 
 

@@ -335,7 +335,7 @@ def test_leverage_and_margin_mode_changes_are_config_updates() -> None:
         ConfigUpdate(
             account_id=acct.account_id,
             symbol=BTC,
-            leverage=None,
+            leverage=7,  # the leverage in force, as Binance's ac.l
             margin_mode=MarginMode.ISOLATED,
             time_ms=now,
         ),

@@ -178,6 +178,10 @@ ENDPOINTS: dict[tuple[str, str], Endpoint] = {
     ("DELETE", "/fapi/v1/algoOrder"): _signed(1),
     ("GET", "/fapi/v1/openAlgoOrders"): _signed(_by_symbol(1, 40)),
     ("GET", "/sim/v1/liquidationBand"): _signed(1),
+    # USER_STREAM security: the API key names the account, nothing is signed.
+    ("POST", "/fapi/v1/listenKey"): _public(1),
+    ("PUT", "/fapi/v1/listenKey"): _public(1),
+    ("DELETE", "/fapi/v1/listenKey"): _public(1),
 }
 
 # Venue/Account method -> the Binance call it stands for (method, path, example params).
@@ -330,6 +334,7 @@ class Gateway:
                 book.reduce(order, cut)
                 rec.orig_qty -= cut
             rec.update_time_ms = engine.clock.now_ms()
+        engine.flush_events()  # the depth diff of the depletion (engine/events.py)
 
     # ------------------------------------------------------------------ admission
     def enter(self, client: str, cost: Cost) -> RateUsage:

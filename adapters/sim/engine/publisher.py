@@ -169,18 +169,18 @@ class Publisher:
         if self._hide_force_orders:
             return  # liquidation-not-streamed
         event = ForceOrder(
-                account_id=rec.account_id,
-                symbol=rec.symbol,
-                side=Side(rec.side),
-                quantity=rec.quantity,
-                price=rec.price,
-                avg_price=rec.avg_price,
-                filled_qty=rec.filled_qty,
-                status="FILLED",
-                time_ms=rec.time_ms,
-                partial=rec.partial,
-                trigger_mark=rec.trigger_mark,
-            )
+            account_id=rec.account_id,
+            symbol=rec.symbol,
+            side=Side(rec.side),
+            quantity=rec.quantity,
+            price=rec.price,
+            avg_price=rec.avg_price,
+            filled_qty=rec.filled_qty,
+            status="FILLED",
+            time_ms=rec.time_ms,
+            partial=rec.partial,
+            trigger_mark=rec.trigger_mark,
+        )
         if self._merge_partials:
             # partial-steps-merged-on-stream: a partial step waits for the next one and goes
             # out as one order with both quantities.
@@ -205,6 +205,16 @@ class Publisher:
         leverage: int | None = None,
         margin_mode: MarginMode | None = None,
     ) -> None:
+        """A leverage or margin-mode change; the event carries the leverage in force either way
+        (Binance's ``ACCOUNT_CONFIG_UPDATE`` ``ac.l``)."""
+        if leverage is None:
+            acct = self.engine.accounts[account_id]
+            pos = acct.positions.get(symbol)
+            leverage = (
+                pos.leverage
+                if pos is not None
+                else acct.leverages.get(symbol, self.engine.config.default_leverage)
+            )
         self.bus.publish(
             ConfigUpdate(
                 account_id=account_id,

@@ -1,8 +1,8 @@
 """The simulator as a Binance USDⓈ-M venue over HTTP: the app factory and its route table.
 
 :data:`ROUTES` is the whole surface (PROTOCOL.md): Binance's ``/fapi`` endpoints
-(binance-usdm-surface.md §7), the sim-only ``/sim/v1`` endpoints, and the ``/control`` API.
-Two middlewares wrap every handler:
+(binance-usdm-surface.md §7), its WebSocket streams (:mod:`adapters.sim.server.streams`), the
+sim-only ``/sim/v1`` endpoints, and the ``/control`` API. Three middlewares wrap every handler:
 
 * :func:`errors` (outermost): nothing escapes as a 500 or as HTML. Binance refusals become
   ``{code, msg}`` with Binance's status (400, 401 for keys, 429/418 with ``Retry-After``, 503
@@ -10,6 +10,8 @@ Two middlewares wrap every handler:
   ``-1099``; an unexpected exception is logged and answered 400 ``-1000``. Every response
   carries ``X-SIM-TIME`` (virtual ms) and, for venue requests, ``X-MBX-USED-WEIGHT-1M`` (and the
   order counts on order placements).
+* :func:`pump`: after the handler, the stream hub's ``tick`` (virtual time may have moved:
+  listen keys expire, delayed stream frames go out).
 * :func:`gate`: for a ``/fapi`` or ``/sim`` route, parse the parameters, pass the engine's
   :class:`~adapters.sim.engine.gateway.Gateway` (ban, faults, weight), authenticate a signed
   request, count an order placement, apply the latency fault; for ``/control``, check the peer
@@ -25,13 +27,14 @@ from aiohttp import web
 
 from adapters.sim.engine.exchange import Engine
 from adapters.sim.engine.gateway import ENDPOINTS
-from adapters.sim.server import account, control, market, trading
+from adapters.sim.server import account, control, listen_keys, market, streams, trading
 from adapters.sim.server.auth import API_KEY_HEADER, KeyRing, authenticate, check_control
 from adapters.sim.server.params import read_request
 from adapters.sim.server.state import (
     CLIENT,
     CREDENTIAL,
     ENGINE,
+    HUB,
     INFO,
     KEYS,
     PARAMS,
@@ -105,8 +108,23 @@ ROUTES: list[web.RouteDef] = [
     _get("/fapi/v1/algoOrder", trading.unsupported_algo),
     web.delete("/fapi/v1/algoOrder", trading.unsupported_algo),
     _get("/fapi/v1/openAlgoOrders", trading.unsupported_algo),
+    # Binance user-data stream keys (USER_STREAM: API key, no signature)
+    web.post("/fapi/v1/listenKey", listen_keys.new_listen_key),
+    web.put("/fapi/v1/listenKey", listen_keys.keepalive_listen_key),
+    web.delete("/fapi/v1/listenKey", listen_keys.close_listen_key),
     # Sim-only, signed like /fapi
     _get("/sim/v1/liquidationBand", account.liquidation_band),
+    # WebSocket streams (PROTOCOL.md "Streams"): raw /ws, combined /stream, under Binance's
+    # /public, /market and /private prefixes too (aliases: every stream is served on each)
+    *(
+        route
+        for prefix in ("", "/public", "/market", "/private")
+        for route in (
+            _get(f"{prefix}/ws", streams.raw_stream),
+            _get(f"{prefix}/ws/{{name}}", streams.raw_stream),
+            _get(f"{prefix}/stream", streams.combined_stream),
+        )
+    ),
     # Control API: loopback peers with the token
     web.post("/control/advance", control.advance),
     web.post("/control/price-path", control.price_path),
@@ -124,11 +142,18 @@ ROUTES: list[web.RouteDef] = [
     web.post("/control/rate-limits", control.set_rate_limits),
     _get("/control/faults", control.faults),
     web.post("/control/faults", control.set_faults),
+    _get("/control/stream-faults", control.stream_faults),
+    web.post("/control/stream-faults", control.set_stream_faults),
     _get("/control/info", control.info),
+    # [issue 7 PARAM: routes here]
+    # [issue 7 CONC/CASC: routes here]
+    # [issue 7 ANOM: routes here]
 ]
 
 
 def _stamp(request: web.Request, response: web.StreamResponse) -> None:
+    if response.prepared:  # a WebSocket: its handshake went out long ago
+        return
     engine = request.app[ENGINE]
     response.headers["X-SIM-TIME"] = str(engine.clock.now_ms())
     client = request.get(CLIENT)
@@ -195,6 +220,15 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 @web.middleware
+async def pump(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """After every request: listen keys due expire and delayed stream frames due go out."""
+    try:
+        return await handler(request)
+    finally:
+        request.app[HUB].tick()
+
+
+@web.middleware
 async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The venue's front door for /fapi and /sim routes; the control API's gate."""
     info = request.match_info
@@ -244,11 +278,17 @@ def create_app(
         wall_clock: the clock request timestamps are checked against (default: the real time).
         info: what ``GET /control/info`` reports.
     """
-    app = web.Application(middlewares=[errors, gate])
+    app = web.Application(middlewares=[errors, pump, gate])
     app[ENGINE] = engine
     app[KEYS] = keys
     app[TOKEN] = control_token
     app[WALL] = wall_clock or WallClock()
     app[INFO] = info or ServerInfo(version=SIM_VERSION)
+    app[HUB] = streams.StreamHub(engine)
+    app.on_shutdown.append(_close_streams)
     app.add_routes(ROUTES)
     return app
+
+
+async def _close_streams(app: web.Application) -> None:
+    await app[HUB].shutdown()

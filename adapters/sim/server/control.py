@@ -22,11 +22,11 @@ from adapters.sim.engine.liquidation import LiquidationRecord
 from adapters.sim.engine.scenario import apply_scenario
 from adapters.sim.server.auth import KeyRing
 from adapters.sim.server.serialize_account import force_order_json
-from adapters.sim.server.state import ENGINE, INFO, KEYS
+from adapters.sim.server.state import ENGINE, HUB, INFO, KEYS
 from adapters.sim.server.wire import json_response, s
 from harness.errors import ConfigError, Rejected
 from harness.model import PricePath, Side
-from harness.venue import Capability, Faults, RateLimits
+from harness.venue import Capability, Faults, RateLimits, StreamFaults
 
 __all__ = [
     "adl",
@@ -46,6 +46,8 @@ __all__ = [
     "set_faults",
     "set_insurance_fund",
     "set_rate_limits",
+    "set_stream_faults",
+    "stream_faults",
 ]
 
 
@@ -337,6 +339,54 @@ async def set_faults(request: web.Request) -> web.Response:
         gateway.set_faults(dataclasses.replace(current, **fields))
     except ConfigError as exc:
         raise Rejected(-1130, str(exc)) from None
+    return _reply(request)
+
+
+def _stream_faults_json(engine: Engine) -> dict[str, Any]:
+    state = engine.stream_faults
+    f = state.faults
+    return {
+        "drop_connections": False,  # acts at once (``drops`` counts them)
+        "delay_ms": f.delay_ms,
+        "reorder": f.reorder,
+        "gap_symbol": f.gap_symbol,
+        "drops": state.drops,
+    }
+
+
+async def stream_faults(request: web.Request) -> web.Response:
+    """``GET /control/stream-faults``: the faults last set on the WebSocket streams."""
+    return _reply(request, **_stream_faults_json(request.app[ENGINE]))
+
+
+async def set_stream_faults(request: web.Request) -> web.Response:
+    """``POST /control/stream-faults``: any subset of the fields.
+
+    ``delay_ms`` keeps its value when not given; the one-shot faults (``drop_connections``,
+    ``reorder``, ``gap_symbol``) act only when given (PROTOCOL.md "Streams").
+    """
+    engine = request.app[ENGINE]
+    body = await _body(request)
+    known = ("drop_connections", "delay_ms", "reorder", "gap_symbol")
+    unknown = sorted(set(body) - set(known))
+    if unknown:
+        _bad(unknown[0], f"unknown field; known: {', '.join(known)}")
+    drop = body.get("drop_connections", False)
+    if not isinstance(drop, bool):
+        _bad("drop_connections", "must be true or false")
+    delay = _int(body, "delay_ms") if "delay_ms" in body else engine.stream_faults.faults.delay_ms
+    reorder = _int(body, "reorder") if "reorder" in body else 0
+    gap = body.get("gap_symbol")
+    if gap is not None:
+        if not isinstance(gap, str) or not gap:
+            _bad("gap_symbol", "must be a symbol or null")
+        engine.instrument(gap)  # -1121 for an unknown symbol
+    faults = StreamFaults(drop_connections=drop, delay_ms=delay, reorder=reorder, gap_symbol=gap)
+    try:
+        engine.stream_faults.set(faults)
+    except ValueError as exc:
+        raise Rejected(-1130, str(exc)) from None
+    request.app[HUB].tick()  # delay switched off: what it held goes out now
     return _reply(request)
 
 

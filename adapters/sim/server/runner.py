@@ -3,7 +3,8 @@
 :func:`start_server` builds a simulator exactly as the in-process venue ``sim`` does
 (:func:`adapters.sim.venue.open_sim_venue`: seed, defects, scenario, balance and venue options),
 binds ``127.0.0.1:0`` (or the given host and port) and returns a :class:`ServerHandle` with the
-base URL, the control token, the first account's key and secret, and :meth:`ServerHandle.stop`.
+base URL (and WebSocket URL), the control token, the first account's key and secret, the stream
+hub, and :meth:`ServerHandle.stop`.
 The ccxt adapter runs venue ``sim-http`` this way inside the test process; ``perpcheck serve``
 does the same from the command line.
 """
@@ -20,7 +21,8 @@ from aiohttp import web
 from adapters.sim.engine.exchange import Engine
 from adapters.sim.server.app import create_app
 from adapters.sim.server.auth import Credential, KeyRing, is_loopback
-from adapters.sim.server.state import ServerInfo
+from adapters.sim.server.state import HUB, ServerInfo
+from adapters.sim.server.streams import StreamHub
 from adapters.sim.venue import SIM_VERSION, open_sim_venue
 from harness.clock import Clock
 from harness.errors import ConfigError
@@ -48,8 +50,18 @@ class ServerHandle:
     keys: KeyRing
     _runner: web.AppRunner = field(repr=False)
 
+    @property
+    def streams(self) -> StreamHub:
+        """The app's stream hub: listen keys and open WebSocket connections."""
+        return self._runner.app[HUB]
+
+    @property
+    def ws_url(self) -> str:
+        """``ws://host:port``: streams at ``/ws``, ``/stream`` (PROTOCOL.md "Streams")."""
+        return "ws" + self.base_url.removeprefix("http")
+
     async def stop(self) -> None:
-        """Close the listening socket and every connection."""
+        """Close the listening socket and every connection (WebSockets with 1001)."""
         await self._runner.cleanup()
 
     async def __aenter__(self) -> ServerHandle:

@@ -1,14 +1,16 @@
 """Typed application and request state of the server, and the handlers' accessors.
 
 The app holds one engine (whose gateway is the front door it shares with the in-process venue),
-the API keys, the control token, the wall clock used for request signing, and what
-``GET /control/info`` reports. A request carries its merged parameters and, once authenticated,
-its credential (set by the gateway middleware in :mod:`adapters.sim.server.app`).
+the API keys, the control token, the wall clock used for request signing, what
+``GET /control/info`` reports, and the WebSocket stream hub (listen keys, open connections). A
+request carries its merged parameters and, once authenticated, its credential (set by the
+gateway middleware in :mod:`adapters.sim.server.app`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -20,10 +22,14 @@ from harness.clock import Clock
 from harness.errors import Rejected
 from harness.venue import RateUsage
 
+if TYPE_CHECKING:
+    from adapters.sim.server.streams import StreamHub
+
 __all__ = [
     "CLIENT",
     "CREDENTIAL",
     "ENGINE",
+    "HUB",
     "INFO",
     "KEYS",
     "PARAMS",
@@ -52,6 +58,8 @@ KEYS = web.AppKey("keys", KeyRing)
 TOKEN = web.AppKey("control_token", str)
 WALL = web.AppKey("wall_clock", Clock)
 INFO = web.AppKey("info", ServerInfo)
+# The WebSocket streams (streams.py imports this module, hence the name-only key).
+HUB: web.AppKey[StreamHub] = web.AppKey("streams")
 
 PARAMS = web.RequestKey("params", Params)
 CREDENTIAL = web.RequestKey("credential", Credential)
