@@ -42,7 +42,8 @@ def test_serve_prints_one_json_line_and_serves_ccxt(
     served: tuple[subprocess.Popen[str], dict[str, Any]],
 ) -> None:
     proc, info = served
-    assert set(info) == {"base_url", "control_token", "api_key", "api_secret", "seed"}
+    assert set(info) == {"base_url", "ws_url", "control_token", "api_key", "api_secret", "seed"}
+    assert info["ws_url"] == "ws" + info["base_url"].removeprefix("http")
     assert (info["api_key"], info["api_secret"], info["seed"]) == ("clikey", "clisecret", 3)
     assert info["base_url"].startswith("http://127.0.0.1:")
     ex = local_ccxt(ccxt, info["base_url"], info["api_key"], info["api_secret"])

@@ -1,7 +1,8 @@
 """``perpcheck serve``: the simulator as a Binance USDⓈ-M venue on a local port.
 
 Registered under the ``perpcheck.commands`` entry point (the harness never imports adapters):
-prints exactly one JSON line ``{"base_url", "control_token", "api_key", "api_secret", "seed"}``
+prints exactly one JSON line ``{"base_url", "ws_url", "control_token", "api_key", "api_secret",
+"seed"}``
 and serves until SIGINT or SIGTERM, then shuts down cleanly and exits 0. A bad option is one
 line on stderr and exit status 2 (a :class:`~harness.errors.ConfigError`, printed by the CLI).
 """
@@ -132,6 +133,7 @@ async def _run(args: argparse.Namespace, *, seed: int, port: int, balance: Decim
     try:
         line = {
             "base_url": handle.base_url,
+            "ws_url": handle.ws_url,
             "control_token": handle.control_token,
             "api_key": handle.api_key,
             "api_secret": handle.api_secret,
