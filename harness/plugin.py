@@ -199,6 +199,10 @@ async def venue(request: pytest.FixtureRequest) -> AsyncIterator[Venue]:
             await opened.control.load_scenario(str(marker.args[0]))
         yield opened
     finally:
+        if spec is not None and settings.recorder is not None:  # the parameter audit log
+            from harness.params import write_audit
+
+            await write_audit(opened, settings.recorder.run_dir / "audit" / f"{spec.id}.jsonl")
         await opened.close()
 
 

@@ -17,6 +17,7 @@ from decimal import ROUND_CEILING, Decimal
 from importlib.metadata import entry_points
 from typing import Literal, Protocol, runtime_checkable
 
+from harness.cascade import AccountExposure, AccountLiquidation
 from harness.clock import Clock
 from harness.errors import ConfigError
 from harness.model import (
@@ -86,9 +87,12 @@ class Capability(enum.StrEnum):
     CONTROL_STREAM_FAULTS = "CONTROL_STREAM_FAULTS"
     CONTROL_RATE_LIMITS = "CONTROL_RATE_LIMITS"
     CONTROL_FAULTS = "CONTROL_FAULTS"
-    # [issue 7 PARAM: add here]
-    # [issue 7 CONC/CASC: add here]
-    # [issue 7 ANOM: add here]
+    READ_PARAMS = "READ_PARAMS"  # dynamic parameters, announcements, audit log (harness/params.py)
+    CONTROL_PARAMS = "CONTROL_PARAMS"  # switch the parameter controller on, plug an advisor
+    READ_CONCENTRATION = "READ_CONCENTRATION"  # concentration levels, size advice
+    READ_POPULATION = "READ_POPULATION"  # every account's wallets and positions (control side)
+    CONTROL_LIQUIDATION_LATENCY = "CONTROL_LIQUIDATION_LATENCY"
+    READ_ALERTS = "READ_ALERTS"  # the venue's anomaly-monitor alerts (harness/alerts.py)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -308,9 +312,38 @@ class VenueControl(Protocol):
         """Replace the faults injected on event streams (``CONTROL_STREAM_FAULTS``)."""
         ...
 
-    # [issue 7 PARAM: add here]
-    # [issue 7 CONC/CASC: add here]
-    # [issue 7 ANOM: add here]
+    async def configure_params(
+        self,
+        symbol: str,
+        *,
+        enabled: bool = True,
+        advisor: str = "default",
+        script: Sequence[Mapping[str, Decimal]] = (),
+    ) -> None:
+        """Switch the symbol's parameter controller on (off) with the advisor named ``advisor``
+        (``scripted``: one ``script`` output per decision; ``CONTROL_PARAMS``)."""
+        ...
+
+    async def set_param_signal(self, symbol: str, signal: str, value: Decimal | None) -> None:
+        """Fix one controller input (``harness.params.SIGNALS``) at ``value``; ``None``: the
+        venue computes it again (``CONTROL_PARAMS``)."""
+        ...
+
+    async def population(self, name: str | None = None) -> list[AccountExposure]:
+        """Every account holding a position, or scenario population ``name``'s accounts in
+        creation order, with wallets and positions as the venue reports them
+        (``READ_POPULATION``)."""
+        ...
+
+    async def account_liquidations(self, since_ms: int | None = None) -> list[AccountLiquidation]:
+        """Every account's liquidation steps at or after ``since_ms``, oldest first, naming the
+        account (``READ_POPULATION``)."""
+        ...
+
+    async def set_liquidation_latency(self, ms: int) -> None:
+        """Delay each liquidation ``ms`` of virtual time after its account crossed maintenance
+        (``CONTROL_LIQUIDATION_LATENCY``; 0: act at once)."""
+        ...
 
 
 @runtime_checkable
@@ -373,9 +406,12 @@ class Venue(Protocol):
         when ``depth``) and, given an account, its user-data stream (``READ_STREAMS``)."""
         ...
 
-    # [issue 7 PARAM: add here]
-    # [issue 7 CONC/CASC: add here]
-    # [issue 7 ANOM: add here]
+    # (``param_state(symbol)`` and ``param_audit(since_ms)`` of a READ_PARAMS venue are
+    # harness.params.ParamSource, optional like AlertSource below.)
+    # (``concentration(...)`` of a READ_CONCENTRATION venue is
+    # harness.concentration.ConcentrationSource, optional like AlertSource below.)
+    # (``alerts(since_ms)`` of a READ_ALERTS venue is harness.alerts.AlertSource: an optional
+    # protocol, so venues without a monitor, the testnets, need not implement it.)
 
     def account(self) -> Account: ...
 

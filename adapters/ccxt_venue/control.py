@@ -9,13 +9,15 @@ header of every Binance response.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 
+from adapters.ccxt_venue import cascade_wire
 from adapters.ccxt_venue._wire import Wire
+from harness.cascade import AccountExposure, AccountLiquidation
 from harness.errors import AuthError, ConfigError, Rejected, Unavailable
 from harness.model import PricePath
 from harness.venue import Account, Faults, RateLimits, StreamFaults
@@ -194,6 +196,31 @@ class SimHttpControl:
         }
         await self._client.request("POST", "stream-faults", body)
 
-    # [issue 7 PARAM: add here]
-    # [issue 7 CONC/CASC: add here]
-    # [issue 7 ANOM: add here]
+    async def configure_params(
+        self,
+        symbol: str,
+        *,
+        enabled: bool = True,
+        advisor: str = "default",
+        script: Sequence[Mapping[str, Decimal]] = (),
+    ) -> None:
+        steps = [{name: str(value) for name, value in step.items()} for step in script]
+        body = {"symbol": symbol, "enabled": enabled, "advisor": advisor, "script": steps}
+        await self._client.request("POST", "params", body)
+
+    async def set_param_signal(self, symbol: str, signal: str, value: Decimal | None) -> None:
+        body = {"symbol": symbol, "signal": signal, "value": None if value is None else str(value)}
+        await self._client.request("POST", "param-signal", body)
+
+    async def population(self, name: str | None = None) -> list[AccountExposure]:
+        query = {"name": name} if name else None
+        reply = await self._client.request("GET", "population", query=query)
+        return [cascade_wire.exposure(r) for r in reply.get("accounts", ())]
+
+    async def account_liquidations(self, since_ms: int | None = None) -> list[AccountLiquidation]:
+        query = None if since_ms is None else {"since_ms": str(since_ms)}
+        reply = await self._client.request("GET", "liquidations", query=query)
+        return [cascade_wire.account_liquidation(r) for r in reply.get("liquidations", ())]
+
+    async def set_liquidation_latency(self, ms: int) -> None:
+        await self._client.request("POST", "liquidation-latency", {"ms": ms})

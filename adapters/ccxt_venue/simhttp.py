@@ -13,9 +13,11 @@ the server's virtual clock, read from ``X-SIM-TIME``, control replies and ``SIM_
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from adapters.ccxt_venue import binance_wire as bw
+from adapters.ccxt_venue import cascade_wire
 from adapters.ccxt_venue._wire import Wire, dec
 from adapters.ccxt_venue.binance import WEIGHTS, BinanceAccount, BinanceVenue
 from adapters.ccxt_venue.clients import binance_client
@@ -23,7 +25,11 @@ from adapters.ccxt_venue.control import ControlClient, SimHttpClock, SimHttpCont
 from adapters.ccxt_venue.streams import StreamSettings
 from adapters.sim.config import SimConfig
 from adapters.sim.server import ServerHandle, start_server
+from adapters.sim.server.alerts import alert_from_json
+from harness.alerts import Alert
+from harness.concentration import Concentration
 from harness.model import AdlEvent, InsuranceFund, LiquidationEvent, Side
+from harness.params import AuditEntry, ParamState
 from harness.venue import Capability, VenueConfig, VenueRules
 
 __all__ = ["SimHttpVenue", "open_sim_http_venue", "sim_rules"]
@@ -100,9 +106,35 @@ class SimHttpVenue(BinanceVenue):
             for r in reply.get("adl", ())
         ]
 
-    # [issue 7 PARAM: add here]
-    # [issue 7 CONC/CASC: add here]
-    # [issue 7 ANOM: add here]
+    async def param_state(self, symbol: str) -> ParamState:
+        """The symbol's dynamic parameters (``GET /control/params``)."""
+        reply = await self._control_client.request("GET", "params", query={"symbol": symbol})
+        return ParamState.from_json(reply["state"])
+
+    async def param_audit(self, since_ms: int | None = None) -> list[AuditEntry]:
+        """The parameter controller's audit log (``GET /control/param-audit``), oldest first."""
+        reply = await self._control_client.request("GET", "param-audit", query=_since(since_ms))
+        return [AuditEntry.from_json(e) for e in reply.get("entries", ())]
+
+    async def concentration(
+        self,
+        account_id: str,
+        symbol: str,
+        *,
+        side: Side | None = None,
+        budget_bps: Decimal = Decimal(10),
+    ) -> Concentration:
+        """Concentration and size advice (``GET /control/concentration``)."""
+        query = {"account_id": account_id, "symbol": symbol, "budget_bps": format(budget_bps, "f")}
+        if side is not None:
+            query["side"] = side.value
+        reply = await self._control_client.request("GET", "concentration", query=query)
+        return cascade_wire.concentration(reply["concentration"])
+
+    async def alerts(self, since_ms: int | None = None) -> list[Alert]:
+        """The simulator's anomaly alerts (``GET /control/alerts``), oldest first."""
+        reply = await self._control_client.request("GET", "alerts", query=_since(since_ms))
+        return [alert_from_json(r) for r in reply.get("alerts", ())]
 
 
 async def open_sim_http_venue(config: VenueConfig) -> SimHttpVenue:

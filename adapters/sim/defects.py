@@ -288,9 +288,118 @@ DEFECTS: dict[str, Defect] = {
             ),
             breaks=("STRM-002",),
         ),
-        # [issue 7 PARAM: add here]
-        # [issue 7 CONC/CASC: add here]
-        # [issue 7 ANOM: add here]
+        Defect(
+            name="param-trigger-ignored",
+            description="the parameter controller changes a parameter whatever its trigger signal",
+            breaks=("PARAM-001",),
+        ),
+        Defect(
+            name="no-announcement-lead",
+            description="a parameter change takes effect when it is announced, without the lead",
+            breaks=("PARAM-001",),
+        ),
+        Defect(
+            name="no-cooldown-on-params",
+            description="parameter changes ignore the cooling period (one per decision)",
+            breaks=("PARAM-002",),
+        ),
+        Defect(
+            name="no-hysteresis",
+            description=(
+                "parameter triggers use one threshold for tightening and relaxing (and the "
+                "funding interval reverts after one calm settlement), so a signal near it flaps"
+            ),
+            breaks=("PARAM-003",),
+        ),
+        Defect(
+            name="advisor-unclamped",
+            description="an advisor's output is applied without the bounds and the maximum step",
+            breaks=("PARAM-004",),
+        ),
+        Defect(
+            name="audit-log-wrong-applied",
+            description="the audit log records the advisor's raw output as the applied value",
+            breaks=("PARAM-005",),
+        ),
+        Defect(
+            name="audit-log-omits-verdicts",
+            description="the audit log keeps only failed guardrail verdicts",
+            breaks=("PARAM-005",),
+        ),
+        Defect(
+            name="tightening-without-grace",
+            description=(
+                "a tightened margin requirement is used by the liquidation engine from its "
+                "announcement, before its announced effective time"
+            ),
+            breaks=("PARAM-006",),
+        ),
+        Defect(
+            name="concentration-thresholds-off",
+            description=(
+                "concentration levels use thresholds 20 % above the documented ones, so warnings "
+                "come late"
+            ),
+            breaks=("CONC-001",),
+        ),
+        Defect(
+            name="size-advice-ignores-depth",
+            description=(
+                "size advice looks at the top of the book only, as if the whole closing side "
+                "rested at the best price"
+            ),
+            breaks=("CONC-002",),
+        ),
+        Defect(
+            name="cascade-ignores-shared-collateral",
+            description=(
+                "a cross account is liquidated only when one position's loss alone eats the "
+                "wallet: each symbol's equity ignores the other positions' losses"
+            ),
+            breaks=("CASC-001",),
+        ),
+        Defect(
+            name="liquidations-bypass-book",
+            description=(
+                "forced closes never reach the book: the insurance fund takes each at the "
+                "bankruptcy price and keeps it, so forced flow moves no price"
+            ),
+            breaks=("CASC-002",),
+        ),
+        Defect(
+            name="latency-ignored",
+            description="the configured liquidation-engine latency is accepted but never applied",
+            breaks=("CASC-003",),
+        ),
+        Defect(
+            name="monitor-blind-to-cancels",
+            description="the anomaly monitor never sees cancels: a cancel burst raises no alert",
+            breaks=("ANOM-001",),
+        ),
+        Defect(
+            name="leverage-window-too-short",
+            description=(
+                "the leverage-cluster window of 60 s is read as 60 ms: raises a few seconds "
+                "apart never cluster"
+            ),
+            breaks=("ANOM-002",),
+        ),
+        Defect(
+            name="thin-book-counts-new-orders",
+            description=(
+                "the thin-book test counts the clustering orders' own notional as depth, so a "
+                "large enough cluster makes the book look deep and raises no alert"
+            ),
+            breaks=("ANOM-003",),
+        ),
+        Defect(
+            name="early-warning-late",
+            description=(
+                "the cascade early warning sums liquidations that already happened instead of "
+                "positions a small move would liquidate: it fires after the cascade has begun"
+            ),
+            breaks=("ANOM-004",),
+        ),
     )
 }
 

@@ -15,13 +15,17 @@ from adapters.sim import scenarios
 from adapters.sim.config import SimConfig, SimInstrument, default_instruments
 from adapters.sim.defects import validate_defects
 from adapters.sim.engine.accounts import AccountState, FillRecord, OrderRecord, PositionState
+from adapters.sim.engine.cascade import population
 from adapters.sim.engine.exchange import Engine
 from adapters.sim.engine.gateway import LocalClient, method_weights
 from adapters.sim.engine.liquidation import LiquidationRecord
 from adapters.sim.engine.scenario import apply_scenario
 from adapters.sim.engine.views import balance_view, position_view
 from adapters.sim.streams import SimEventStream
+from harness.alerts import Alert
+from harness.cascade import AccountExposure, AccountLiquidation
 from harness.clock import VirtualClock
+from harness.concentration import Concentration
 from harness.errors import ConfigError, Rejected
 from harness.model import (
     AdlEvent,
@@ -52,6 +56,7 @@ from harness.model import (
     Side,
     TimeInForce,
 )
+from harness.params import AuditEntry, ParamState
 from harness.venue import (
     Account,
     Capability,
@@ -325,9 +330,32 @@ class SimControl:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
 
-    # [issue 7 PARAM: add here]
-    # [issue 7 CONC/CASC: add here]
-    # [issue 7 ANOM: add here]
+    async def configure_params(
+        self,
+        symbol: str,
+        *,
+        enabled: bool = True,
+        advisor: str = "default",
+        script: Sequence[Mapping[str, Decimal]] = (),
+    ) -> None:
+        params = self._venue.engine.params
+        params.configure(symbol, enabled=enabled, advisor=advisor, script=script)
+
+    async def set_param_signal(self, symbol: str, signal: str, value: Decimal | None) -> None:
+        self._venue.engine.params.set_signal(symbol, signal, value)
+
+    async def population(self, name: str | None = None) -> list[AccountExposure]:
+        return population(self._venue.engine, name)
+
+    async def account_liquidations(self, since_ms: int | None = None) -> list[AccountLiquidation]:
+        return [
+            AccountLiquidation(account_id=r.account_id, event=liquidation_event(r, r.account_id))
+            for r in self._venue.engine.liquidator.records
+            if since_ms is None or r.time_ms >= since_ms
+        ]
+
+    async def set_liquidation_latency(self, ms: int) -> None:
+        self._venue.engine.liquidation_latency.set(ms)
 
 
 class SimVenue:
@@ -485,9 +513,30 @@ class SimVenue:
         self._streams.append(stream)
         return stream
 
-    # [issue 7 PARAM: add here]
-    # [issue 7 CONC/CASC: add here]
-    # [issue 7 ANOM: add here]
+    async def param_state(self, symbol: str) -> ParamState:
+        """The symbol's dynamic parameters (adapters/sim/engine/params.py)."""
+        return self.engine.params.state(symbol)
+
+    async def param_audit(self, since_ms: int | None = None) -> list[AuditEntry]:
+        """The parameter controller's audit log, oldest first."""
+        return self.engine.params.audit(since_ms)
+
+    async def concentration(
+        self,
+        account_id: str,
+        symbol: str,
+        *,
+        side: Side | None = None,
+        budget_bps: Decimal = Decimal(10),
+    ) -> Concentration:
+        """Concentration and size advice (adapters/sim/engine/concentration.py)."""
+        return self.engine.concentration.report(
+            account_id, symbol, side=side, budget_bps=budget_bps
+        )
+
+    async def alerts(self, since_ms: int | None = None) -> list[Alert]:
+        """The anomaly monitor's alerts (adapters/sim/engine/monitor.py), oldest first."""
+        return self.engine.monitor.since(since_ms)
 
     def account(self) -> SimAccount:
         return self._account

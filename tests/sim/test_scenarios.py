@@ -89,11 +89,15 @@ def test_a_clock_jump_runs_every_update_on_the_way() -> None:
 
 # ---------------------------------------------------------------------- the library
 LIBRARY = [
+    "cascade-concentrated",
+    "cascade-dispersed",
     "correlated-pair",
+    "cross-pair-shock",
     "crowded-long-thin-book",
     "fast-move",
     "fast-move-up",
     "index-feed-outage",
+    "latency-cohort",
     "persistent-premium",
     "stale-feed",
     "steady",

@@ -29,9 +29,12 @@ from adapters.sim.engine.accounts import (
     max_notional_for_leverage,
 )
 from adapters.sim.engine.book import OrderBook, RestingOrder
+from adapters.sim.engine.concentration import ConcentrationMonitor
 from adapters.sim.engine.events import AccountReason, ExecutionType
 from adapters.sim.engine.ledger import Ledger
+from adapters.sim.engine.monitor import Monitor
 from adapters.sim.engine.orders import validate_order
+from adapters.sim.engine.params import ParamController
 from adapters.sim.engine.prices import Feed, PriceState
 from adapters.sim.engine.publisher import Publisher
 from adapters.sim.engine.stream_faults import StreamFaultState
@@ -111,9 +114,14 @@ class Engine:
         self.liquidator = LiquidationEngine(self)
         self.funding = FundingEngine(self)
         self.gateway = Gateway(self)  # the front door of both the HTTP and in-process venue
-        # [issue 7 PARAM: construct here]
-        # [issue 7 CONC/CASC: construct here]
-        # [issue 7 ANOM: construct here]
+        # Dynamic parameters behind guardrails (engine/params.py); off until configured.
+        self.params = ParamController(self)
+        # engine/cascade.py reads engine/views.py, which imports this module: import it late.
+        from adapters.sim.engine.cascade import LiquidationLatency
+
+        self.concentration = ConcentrationMonitor(self)  # shares, levels, size advice
+        self.liquidation_latency = LiquidationLatency(self)  # crossing -> liquidation delay
+        self.monitor = Monitor(self)  # anomaly alerts over the order flow (engine/monitor.py)
         now = clock.now_ms()
         for symbol, state in self.prices.items():
             self.market_maker.requote(symbol)
@@ -241,9 +249,9 @@ class Engine:
             if settling:
                 self.funding.settle(symbol)
         self._dirty.clear()
-        # [issue 7 PARAM: per-update hook here]
-        # [issue 7 CONC/CASC: per-update hook here]
-        # [issue 7 ANOM: per-update hook here]
+        if self.params.active:
+            self.params.on_update(now)
+        self.monitor.on_update()
         if self.events.active:
             self.publisher.marks()
             self.publisher.margin_calls()
@@ -413,6 +421,7 @@ class Engine:
             rec.status = "EXPIRED"
         if rec.status == "EXPIRED" and self.events.active:
             self.publisher.order(acct, rec, ExecutionType.EXPIRED)
+        self.monitor.on_order(acct, rec)
         self.settle()
         return rec
 
@@ -595,6 +604,7 @@ class Engine:
         self.books[symbol].remove(rec.order_id)
         rec.status = "CANCELED"
         rec.update_time_ms = self.clock.now_ms()
+        self.monitor.on_cancel(acct, rec, forced=self._settling)
         if self.events.active:
             self.publisher.order(acct, rec, ExecutionType.CANCELED)
             if not self._cancelling_all:
@@ -651,6 +661,7 @@ class Engine:
             msg = "Leverage is smaller than permitted: insufficient margin balance."
             raise Rejected(-2028, msg)
         acct.leverages[symbol] = leverage
+        self.monitor.on_leverage(acct, symbol, previous, leverage)
         if self.events.active:
             self.publisher.config(account_id, symbol, leverage=leverage)
         return leverage

@@ -112,7 +112,17 @@ class LiquidationEngine:
                 brackets = engine.instruments[pos.symbol].brackets
                 mms[pos.symbol] = maint_margin(brackets, abs(pos.qty) * price)
             total_mm = sum(mms.values(), ZERO)
-            if equity <= factor * total_mm:
+            if engine.has("cascade-ignores-shared-collateral"):
+                # The defect: each cross position is judged on the wallet and its own PnL only,
+                # blind to what the account's other positions lose.
+                crossed = any(
+                    acct.cross_wallet + pos.upnl(self._trigger_price(pos.symbol))
+                    <= factor * mms[pos.symbol]
+                    for pos in cross
+                )
+            else:
+                crossed = equity <= factor * total_mm
+            if crossed:
                 largest = max(
                     cross, key=lambda p: (abs(p.qty) * self._trigger_price(p.symbol), p.symbol)
                 )
@@ -121,6 +131,8 @@ class LiquidationEngine:
                 steps.append(
                     self._plan(acct, largest, price, equity, total_mm, others, isolated=False)
                 )
+        # Liquidation-engine latency (engine/cascade.py): only crossings that are due act now.
+        steps = engine.liquidation_latency.admit(steps)
         if not steps:
             return 0
         for step in steps:

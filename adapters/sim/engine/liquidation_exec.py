@@ -171,7 +171,9 @@ class Executor:
         book_members = [m for m in members if not m.backstop]
         total = sum((m.qty for m in book_members), ZERO)
         filled, notional = ZERO, ZERO
-        if total > 0:
+        # liquidations-bypass-book: nothing goes through the book, the fund keeps everything.
+        bypass = engine.has("liquidations-bypass-book")
+        if total > 0 and not bypass:
             limits = [m.limit for m in book_members]
             limit: Decimal | None = None
             if all(x is not None for x in limits):
@@ -216,7 +218,7 @@ class Executor:
         # What the fund now carries from this batch (takeovers less the leftover units it sold
         # through the book) is offloaded at once.
         net = taken_over - leftover
-        if net:
+        if net and not bypass:
             off_side = side if net > 0 else side.opposite
             off = engine.new_record(
                 fund,

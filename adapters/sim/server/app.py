@@ -27,8 +27,20 @@ from aiohttp import web
 
 from adapters.sim.engine.exchange import Engine
 from adapters.sim.engine.gateway import ENDPOINTS
-from adapters.sim.server import account, control, listen_keys, market, streams, trading
+from adapters.sim.server import account, alerts, control, listen_keys, market, streams, trading
 from adapters.sim.server.auth import API_KEY_HEADER, KeyRing, authenticate, check_control
+from adapters.sim.server.cascade_control import (
+    get_concentration,
+    get_liquidation_latency,
+    get_population,
+    set_liquidation_latency,
+)
+from adapters.sim.server.param_control import (
+    get_param_audit,
+    get_params,
+    set_param_signal,
+    set_params,
+)
 from adapters.sim.server.params import read_request
 from adapters.sim.server.state import (
     CLIENT,
@@ -145,9 +157,15 @@ ROUTES: list[web.RouteDef] = [
     _get("/control/stream-faults", control.stream_faults),
     web.post("/control/stream-faults", control.set_stream_faults),
     _get("/control/info", control.info),
-    # [issue 7 PARAM: routes here]
-    # [issue 7 CONC/CASC: routes here]
-    # [issue 7 ANOM: routes here]
+    _get("/control/params", get_params),
+    web.post("/control/params", set_params),
+    web.post("/control/param-signal", set_param_signal),
+    _get("/control/param-audit", get_param_audit),
+    _get("/control/concentration", get_concentration),
+    _get("/control/population", get_population),
+    _get("/control/liquidation-latency", get_liquidation_latency),
+    web.post("/control/liquidation-latency", set_liquidation_latency),
+    _get("/control/alerts", alerts.alerts),
 ]
 
 
