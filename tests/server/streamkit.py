@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -13,10 +12,8 @@ from typing import Any
 import aiohttp
 
 from adapters.sim.engine.exchange import Engine
-from harness.errors import Rejected
-from harness.model import PricePath, Side, TimeInForce
 from tests.server.conftest import Http
-from tests.sim.simkit import limit, market
+from tests.sim.simkit import random_operation
 
 __all__ = [
     "GUARD_S",
@@ -139,43 +136,6 @@ class LocalBook:
         bids = sorted(self.bids.items(), reverse=True)[:n]
         asks = sorted(self.asks.items())[:n]
         return bids, asks
-
-
-def random_operation(engine: Engine, rng: random.Random, accounts: list[str]) -> None:
-    """One engine operation of random order flow (orders, cancels, time, price moves)."""
-    symbol = rng.choice(("BTCUSDT", "ETHUSDT"))
-    inst = engine.instruments[symbol]
-    mid = engine.prices[symbol].index
-    acct = rng.choice(accounts)
-    qty = str(inst.step_size * rng.randint(1, 400) * (10 if symbol == "ETHUSDT" else 1))
-    kind = rng.random()
-    try:
-        if kind < 0.45:
-            offset = D(rng.randint(-40, 40)) / D(10_000)
-            price = (mid * (1 + offset)).quantize(inst.tick_size)
-            tif = rng.choice((TimeInForce.GTC, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.GTX))
-            engine.place_order(acct, limit(symbol, rng.choice(list(Side)), qty, price, tif))
-        elif kind < 0.55:
-            engine.place_order(acct, market(symbol, rng.choice(list(Side)), qty))
-        elif kind < 0.75:
-            open_ids = [
-                r.order_id
-                for r in engine.accounts[acct].orders.values()
-                if r.status in ("NEW", "PARTIALLY_FILLED") and r.symbol == symbol
-            ]
-            if open_ids:
-                engine.cancel_order(acct, symbol, rng.choice(open_ids), None)
-        elif kind < 0.78:
-            engine.cancel_all(acct)
-        elif kind < 0.96:
-            engine.clock.advance(rng.randint(0, 2_500))
-        else:
-            jump = D(rng.randint(-30, 30)) / D(1000)
-            engine.set_price_path(
-                symbol, PricePath(points=((0, mid), (3_000, mid * (1 + jump))), linear=True)
-            )
-    except Rejected:
-        pass
 
 
 def funded_accounts(engine: Engine, n: int) -> list[str]:

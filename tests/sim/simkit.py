@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import random
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
@@ -19,6 +20,7 @@ from harness.model import (
     MarginMode,
     OrderRequest,
     OrderType,
+    PricePath,
     Side,
     TimeInForce,
 )
@@ -35,6 +37,7 @@ __all__ = [
     "market",
     "open_position",
     "quiet_instruments",
+    "random_operation",
     "rejects",
 ]
 
@@ -160,3 +163,43 @@ def rejects(engine: Engine, acct: AccountState, req: OrderRequest, code: int) ->
     assert info.value.code == code, info.value
     assert footprint(engine, acct) == before
     return info.value
+
+
+def random_operation(engine: Engine, rng: random.Random, accounts: list[str]) -> None:
+    """One engine operation of random order flow: orders, cancels, time, price moves, depth."""
+    symbol = rng.choice((BTC, ETH))
+    inst = engine.instruments[symbol]
+    mid = engine.prices[symbol].index
+    acct = rng.choice(accounts)
+    qty = str(inst.step_size * rng.randint(1, 400) * (10 if symbol == ETH else 1))
+    kind = rng.random()
+    try:
+        if kind < 0.45:
+            offset = D(rng.randint(-40, 40)) / D(10_000)
+            price = (mid * (1 + offset)).quantize(inst.tick_size)
+            tif = rng.choice((TimeInForce.GTC, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.GTX))
+            engine.place_order(acct, limit(symbol, rng.choice(list(Side)), qty, price, tif))
+        elif kind < 0.55:
+            engine.place_order(acct, market(symbol, rng.choice(list(Side)), qty))
+        elif kind < 0.75:
+            open_ids = [
+                r.order_id
+                for r in engine.accounts[acct].orders.values()
+                if r.status in ("NEW", "PARTIALLY_FILLED") and r.symbol == symbol
+            ]
+            if open_ids:
+                engine.cancel_order(acct, symbol, rng.choice(open_ids), None)
+        elif kind < 0.78:
+            engine.cancel_all(acct)
+        elif kind < 0.95:
+            engine.clock.advance(rng.randint(0, 2_500))
+        elif kind < 0.97:
+            jump = D(rng.randint(-30, 30)) / D(1000)
+            engine.set_price_path(
+                symbol, PricePath(points=((0, mid), (3_000, mid * (1 + jump))), linear=True)
+            )
+        else:
+            engine.market_maker.set_profile(symbol, rng.choice(("thin", "normal")))
+            engine.settle()
+    except Rejected:
+        pass

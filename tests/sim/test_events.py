@@ -34,7 +34,6 @@ from adapters.sim.engine.events import (
     Trade,
 )
 from adapters.sim.engine.exchange import Engine
-from harness.errors import Rejected
 from harness.model import MarginMode, PricePath, Side, TimeInForce
 from tests.sim.simkit import (
     BTC,
@@ -44,6 +43,7 @@ from tests.sim.simkit import (
     market,
     open_position,
     quiet_instruments,
+    random_operation,
 )
 
 D = Decimal
@@ -136,45 +136,6 @@ def test_books_record_nothing_while_nobody_listens() -> None:
 
 
 # ----------------------------------------------------------------------------- depth
-def _random_operation(engine: Engine, rng: random.Random, accounts: list[str]) -> None:
-    symbol = rng.choice((BTC, ETH))
-    inst = engine.instruments[symbol]
-    mid = engine.prices[symbol].index
-    acct = rng.choice(accounts)
-    qty = str(inst.step_size * rng.randint(1, 400) * (10 if symbol == ETH else 1))
-    kind = rng.random()
-    try:
-        if kind < 0.45:
-            offset = D(rng.randint(-40, 40)) / D(10_000)
-            price = (mid * (1 + offset)).quantize(inst.tick_size)
-            tif = rng.choice((TimeInForce.GTC, TimeInForce.GTC, TimeInForce.IOC, TimeInForce.GTX))
-            engine.place_order(acct, limit(symbol, rng.choice(list(Side)), qty, price, tif))
-        elif kind < 0.55:
-            engine.place_order(acct, market(symbol, rng.choice(list(Side)), qty))
-        elif kind < 0.75:
-            open_ids = [
-                r.order_id
-                for r in engine.accounts[acct].orders.values()
-                if r.status in ("NEW", "PARTIALLY_FILLED")
-            ]
-            if open_ids:
-                engine.cancel_order(acct, symbol, rng.choice(open_ids), None)
-        elif kind < 0.78:
-            engine.cancel_all(acct)
-        elif kind < 0.95:
-            engine.clock.advance(rng.randint(0, 2_500))
-        elif kind < 0.97:
-            jump = D(rng.randint(-30, 30)) / D(1000)
-            engine.set_price_path(
-                symbol, PricePath(points=((0, mid), (3_000, mid * (1 + jump))), linear=True)
-            )
-        else:
-            engine.market_maker.set_profile(symbol, rng.choice(("thin", "normal")))
-            engine.settle()
-    except Rejected:
-        pass
-
-
 def test_depth_diffs_rebuild_the_book_exactly_through_thousands_of_random_operations() -> None:
     engine = make_engine(seed=7)
     rng = random.Random(7)
@@ -192,7 +153,7 @@ def test_depth_diffs_rebuild_the_book_exactly_through_thousands_of_random_operat
     applied = {s: [0] for s in (BTC, ETH)}
     operations = 3_000
     for n in range(operations):
-        _random_operation(engine, rng, accounts)
+        random_operation(engine, rng, accounts)
         for symbol in (BTC, ETH):
             for i, client in enumerate(clients[symbol]):
                 for diff in diffs[symbol][applied[symbol][i] :]:
