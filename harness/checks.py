@@ -28,6 +28,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import pytest
 
+from harness.deviations import Judgement, KnownDeviation, judge
 from harness.errors import CheckDefinitionError, CheckFailed
 from harness.results import Measurement
 from harness.safety import SafetyRefused
@@ -197,6 +198,10 @@ class CheckContext:
     measurements: list[Measurement] = field(default_factory=list)
     evidence: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # The venue's documented rules for this check (harness.deviations) and, once finished with
+    # failures they cover, how the failures were judged by them.
+    deviations: tuple[KnownDeviation, ...] = ()
+    judgement: Judgement | None = None
 
     # -- comparisons -------------------------------------------------------------------------
     def equal(
@@ -292,6 +297,8 @@ class CheckContext:
         """The measurement a one-line summary should show: the first failure, else the first
         that is not a precondition, else the first."""
         failures = self.failures
+        if self.judgement is not None and self.judgement.undocumented:
+            return self.judgement.undocumented[0]
         if failures:
             return failures[0]
         for m in self.measurements:
@@ -308,6 +315,12 @@ class CheckContext:
             )
             raise CheckFailed(msg)
         failures = self.failures
+        if failures and self.deviations:  # judged by the venue's documented rule, if it has one
+            self.judgement = judge(failures, self.deviations)
+            self.notes.extend(self.judgement.notes())
+            if self.judgement.all_documented:
+                return
+            failures = list(self.judgement.undocumented)
         if failures:
             first = failures[0]
             more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""

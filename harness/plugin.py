@@ -25,6 +25,7 @@ _SETTINGS = pytest.StashKey["Any"]()
 _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 _CTX = pytest.StashKey[CheckContext]()
 _CHECK_FAILED = pytest.StashKey[bool]()
+_DEVIATIONS = pytest.StashKey["Any"]()  # harness.deviations.RunDeviations
 
 
 def _spec(item: pytest.Item) -> CheckSpec | None:
@@ -71,6 +72,13 @@ _OPTIONS = (
         "refuse orders once the run's notional reaches this (default: 50000 on real venues)",
         "USDT",
     ),
+    _Option(
+        ("--known-deviations",),
+        "perpcheck_known_deviations",
+        "a known-deviations registry (TOML) to judge the venue by, besides its own",
+        "FILE",
+        True,
+    ),
 )
 
 
@@ -115,9 +123,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "perpcheck(id): a perpcheck conformance check")
     config.addinivalue_line("markers", "scenario(name): load a simulator scenario first")
+    from harness.allure import AllureResults
     from harness.recording import RunSettings
 
     config.stash[_SETTINGS] = RunSettings.from_config(config)
+    config.pluginmanager.register(AllureResults(config), "perpcheck-allure")
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from harness import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -132,6 +148,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     specs = [s for s in map(_spec, session.items) if s is not None]
     if specs:
         session.config.stash[_SETTINGS].start(session.config, len(specs))
+        _known_deviations(session.config, None)  # a bad registry file stops the run here
 
 
 @pytest.hookimpl(wrapper=True)
@@ -139,35 +156,33 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if _spec(item) is not None:
+    spec = _spec(item)
+    if spec is not None:
         item.stash.setdefault(_REPORTS, {})[report.when] = report
         if call.when == "call" and call.excinfo is not None:
             item.stash[_CHECK_FAILED] = call.excinfo.errisinstance(CheckFailed)
+        settings = item.config.stash.get(_SETTINGS, None)
+        # The teardown report is the check's last: its result is final here, and pytest has not
+        # closed the item yet, so handlers of pytest_perpcheck_check_finished (Allure) can still
+        # add to the test they are writing.
+        if report.when == "teardown" and settings is not None and settings.recorder is not None:
+            settings.recorder.record(
+                item,
+                spec,
+                item.stash.get(_REPORTS, {}),
+                item.stash.get(_CTX, None),
+                item.stash.get(_CHECK_FAILED, False),
+            )
     return report
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(
-    item: pytest.Item, nextitem: pytest.Item | None
-) -> Generator[None, Any, Any]:
-    result = yield
-    spec = _spec(item)
-    settings = item.config.stash.get(_SETTINGS, None)
-    if spec is not None and settings is not None and settings.recorder is not None:
-        settings.recorder.record(
-            item,
-            spec,
-            item.stash.get(_REPORTS, {}),
-            item.stash.get(_CTX, None),
-            item.stash.get(_CHECK_FAILED, False),
-        )
-    return result
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     settings = session.config.stash.get(_SETTINGS, None)
     if settings is not None and settings.recorder is not None:
         settings.recorder.finish(int(exitstatus))
+        from harness.report.known_issues import write_allure_known_issues
+
+        write_allure_known_issues(settings.recorder.run_dir)  # if the run has allure-results
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
@@ -274,6 +289,47 @@ def ctx(request: pytest.FixtureRequest, venue: Venue) -> CheckContext:
         msg = "the 'ctx' fixture is only for functions declared with @check"
         raise pytest.UsageError(msg)
     settings = request.config.stash[_SETTINGS]
-    context = CheckContext(spec=spec, venue=venue.name, seed=settings.seed)
+    context = CheckContext(
+        spec=spec,
+        venue=venue.name,
+        seed=settings.seed,
+        deviations=_known_deviations(request.config, venue).for_check(spec.id),
+    )
     request.node.stash[_CTX] = context
     return context
+
+
+def _known_deviations(config: pytest.Config, venue: Venue | None) -> Any:
+    """The venue's known-deviations registry merged with ``--known-deviations`` files
+    (harness.deviations); without a venue, the files alone. A bad file ends the run."""
+    from pathlib import Path
+
+    from harness.checks import REGISTRY
+    from harness.deviations import RunDeviations
+    from harness.errors import ConfigError
+
+    settings = config.stash[_SETTINGS]
+    run = config.stash.get(_DEVIATIONS, None)
+    if run is None:
+        files = config.getoption("perpcheck_known_deviations") or config.getini(
+            "perpcheck_known_deviations"
+        )
+        run = config.stash[_DEVIATIONS] = RunDeviations(tuple(Path(str(f)) for f in files))
+    ids = [spec.id for spec in REGISTRY]
+    try:
+        if venue is None:
+            registry = run.from_files(settings.venue, ids)
+        else:
+            registry = run.for_venue(venue, ids)
+    except ConfigError as exc:
+        pytest.exit(f"perpcheck: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+    recorder = settings.recorder
+    files = list(registry.origins)
+    if (
+        recorder is not None
+        and files
+        and recorder.writer.run.config.get("known_deviations") != files
+    ):
+        recorder.writer.run.config["known_deviations"] = files
+        recorder.writer.write_run()
+    return registry

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import platform
 import secrets
 import shlex
@@ -22,6 +23,7 @@ import pytest
 
 from harness.checks import CheckContext, CheckSpec
 from harness.clock import WallClock, iso_ms
+from harness.deviations import documented_deviation
 from harness.errors import ConfigError, PerpcheckError, VenueUnavailable
 from harness.results import CheckResult, ResultsWriter, RunInfo, Status
 from harness.safety import CleanupReport, NotionalGuard, run_prefix
@@ -165,6 +167,9 @@ class RunSettings:
         self.recorder = Recorder(self, config, expected)
         self.recorder.writer.run.versions.update(versions)
         self.recorder.writer.write_run()
+        config.hook.pytest_perpcheck_run_started(
+            config=config, run_dir=self.recorder.run_dir, run=self.recorder.writer.run
+        )
 
     def venue_config(self, seed: int) -> VenueConfig:
         return VenueConfig(
@@ -237,7 +242,8 @@ def _versions() -> dict[str, str]:
 def _new_run_dir(base: Path, run_id: str | None, venue: str, seed: int) -> Path:
     if run_id:
         path = base / run_id
-        if path.exists():
+        # allure-pytest creates --alluredir (perpcheck run puts it inside) before the run starts
+        if path.exists() and any(p.name != "allure-results" for p in path.iterdir()):
             msg = f"run folder {path} already exists; choose another --run-id"
             raise pytest.UsageError(msg)
         return path
@@ -274,6 +280,7 @@ class Recorder:
                 "venue_options": s.options,
                 "args": list(self.config.invocation_params.args),
                 "checks_selected": self.expected,
+                "pid": os.getpid(),  # tells a killed run from one still running
             },
             started_at=iso_ms(_WALL.now_ms()),
         )
@@ -292,6 +299,9 @@ class Recorder:
         check_failed: bool,
     ) -> None:
         status, message = _status(reports, check_failed)
+        documented = documented_deviation(status, ctx)  # judged by the venue's documented rule
+        if documented is not None:
+            status, message = Status.DEVIATION, documented.message
         headline = ctx.headline if ctx is not None else None
         duration = sum(r.duration for r in reports.values())
         finished = _WALL.now_ms()
@@ -319,9 +329,12 @@ class Recorder:
             finished_at=iso_ms(finished),
             reproduce=self.settings.reproduce(spec.id),
             nodeid=item.nodeid,
+            deviation_note=documented.note if documented is not None else "",
+            known_deviations=documented.records() if documented is not None else (),
         )
         self.results.append(result)
         self.writer.write(result)
+        self.config.hook.pytest_perpcheck_check_finished(item=item, result=result)
 
     def finish(self, exitstatus: int) -> None:
         run = self.writer.run
@@ -333,17 +346,14 @@ class Recorder:
         from harness.report import render_run
 
         render_run(self.run_dir)
+        self.config.hook.pytest_perpcheck_run_finished(
+            config=self.config, run_dir=self.run_dir, run=run, results=tuple(self.results)
+        )
 
     def summary_lines(self) -> list[str]:
-        counts = self.writer.run.counts
-        tally = ", ".join(f"{counts[k]} {k}" for k in sorted(counts)) or "no checks ran"
-        lines = [f"perpcheck: {tally} on {self.settings.venue} (seed {self.settings.seed})"]
-        for result in self.results:
-            if result.status in (Status.FAILED, Status.ERROR):
-                lines.append(f"  {result.status.value.upper()} {result.id}: {result.message}")
-                lines.append(f"    Reproduce with: {result.reproduce}")
-        lines.append(f"perpcheck report: {self.run_dir / 'index.html'}")
-        return lines
+        from harness.progress import end_of_run_lines
+
+        return end_of_run_lines(self.writer.run, self.results, self.run_dir / "index.html")
 
 
 def _status(reports: dict[str, pytest.TestReport], check_failed: bool) -> tuple[Status, str]:

@@ -40,6 +40,7 @@ class Status(enum.StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     ERROR = "error"
+    DEVIATION = "deviation"  # failed the reference only where the venue documents its own rule
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -82,6 +83,8 @@ class CheckResult:
     finished_at: str = ""
     reproduce: str = ""
     nodeid: str = ""
+    deviation_note: str = ""  # status deviation: the venue's documented rule(s) and source(s)
+    known_deviations: tuple[Mapping[str, str], ...] = ()  # the registry entries applied
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -96,6 +99,7 @@ class CheckResult:
         kwargs["measurements"] = tuple(Measurement(**m) for m in kwargs.get("measurements", ()))
         kwargs["defects"] = tuple(kwargs.get("defects", ()))
         kwargs["notes"] = tuple(kwargs.get("notes", ()))
+        kwargs["known_deviations"] = tuple(dict(d) for d in kwargs.get("known_deviations", ()))
         return cls(**kwargs)
 
 

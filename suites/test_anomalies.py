@@ -75,6 +75,35 @@ def _alert_table(title: str, alerts: Sequence[Alert], start_ms: int) -> dict[str
     }
 
 
+def _alert_timeline(
+    title: str, alerts: Sequence[Alert], start_ms: int, activity: dict[str, Sequence[int]]
+) -> dict[str, object]:
+    """For the report: the activity the check drove, one lane per flow, and the alerts raised."""
+    events: list[dict[str, str]] = [
+        {"x": format(_secs(t - start_ms), "f"), "lane": lane, "kind": lane, "label": lane}
+        for lane, times in activity.items()
+        for t in times
+    ]
+    events += [
+        {
+            "x": format(_secs(a.time_ms - start_ms), "f"),
+            "lane": f"{a.detector} alerts",
+            "kind": "alert",
+            "tone": "warn",
+            "label": f"{a.detector} {a.account_id or ''}: {a.statistic} >= {a.threshold}",
+        }
+        for a in alerts
+    ]
+    lanes = [*activity, *dict.fromkeys(f"{a.detector} alerts" for a in alerts)]
+    return {
+        "type": "timeline",
+        "title": title,
+        "x_label": "time since the check began (s)",
+        "lanes": lanes,
+        "events": events,
+    }
+
+
 def _crossing(times: Sequence[int], window_ms: int, threshold: int) -> int | None:
     """The first event time at which ``threshold`` events lie in ``(t - window, t]``."""
     for i, t in enumerate(times):
@@ -136,6 +165,18 @@ async def test_a_cancel_burst_is_flagged_when_the_window_count_reaches_the_thres
     burst_start = venue.clock.now_ms()
     burst = await _churn(venue, control, bursty, threshold + 5, 100)
     alerts = await _alerts(venue, start, CANCEL_BURST)
+    ctx.add_evidence(
+        "timeline",
+        _alert_timeline(
+            "Cancels and the alerts they raised",
+            alerts,
+            start,
+            {
+                "steady account: cancels": steady_times,
+                "bursty account: cancels": short_burst + burst,
+            },
+        ),
+    )
     ctx.add_evidence("alerts", _alert_table("cancel-burst alerts", alerts, start))
     ctx.add_evidence(
         "flows",
@@ -222,6 +263,19 @@ async def test_a_cluster_of_leverage_raises_is_flagged_at_the_crossing(
     lower_start = venue.clock.now_ms()
     lower_times = await raise_all(fast, 10, 2_000)
     alerts = await _alerts(venue, start, LEVERAGE_CLUSTER)
+    ctx.add_evidence(
+        "timeline",
+        _alert_timeline(
+            "Leverage changes and the alerts they raised",
+            alerts,
+            start,
+            {
+                "slow raises": slow_times,
+                "clustered raises": fast_times,
+                "clustered cuts": lower_times,
+            },
+        ),
+    )
     ctx.add_evidence("alerts", _alert_table("leverage-cluster alerts", alerts, start))
     ctx.add_evidence(
         "changes",
@@ -391,6 +445,15 @@ async def test_the_cascade_warning_fires_before_the_first_liquidation(
     warnings = [
         a for a in await _alerts(venue, start, CASCADE_RISK) if a.evidence.get("side") == "long"
     ]
+    ctx.add_evidence(
+        "timeline",
+        _alert_timeline(
+            "The early warning against the liquidations (-6 % over 10 min)",
+            warnings,
+            start,
+            {"liquidations": [e.time_ms for e in liquidations]},
+        ),
+    )
     ctx.add_evidence("alerts", _alert_table("cascade-risk alerts (long side)", warnings, start))
     ctx.add_evidence(
         "liquidations",

@@ -13,10 +13,12 @@ shocks brings the market back between them (see each docstring).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
+
+import networkx as nx
 
 from harness.cascade import AccountExposure, AccountLiquidation
 from harness.checks import CheckContext, check
@@ -105,6 +107,94 @@ def _sets(
         expected="none beyond the prediction",
         observed=", ".join(unexpected) if unexpected else "none",
     )
+
+
+def _fate_tone(account: str, prediction: CascadePrediction, liquidated: set[str]) -> str:
+    predicted = account in prediction.liquidated
+    if account in prediction.borderline:
+        return "warn"
+    if predicted != (account in liquidated):
+        return "accent"
+    return "bad" if predicted else "neutral"
+
+
+FATES = {
+    "bad": "liquidated, as predicted",
+    "warn": "borderline (either way is right)",
+    "accent": "venue and prediction disagree",
+    "neutral": "not liquidated, as predicted",
+}
+
+
+def _exposure_evidence(
+    graph: nx.Graph, prediction: CascadePrediction, liquidated: set[str], traders: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The exposure graph of the traders for the report: accounts coloured by their fate."""
+
+    def node_id(key: tuple[str, ...]) -> str:
+        return "/".join(key)
+
+    nodes: list[dict[str, Any]] = []
+    for key, data in graph.nodes(data=True):
+        kind = data.get("kind")
+        if kind == "account" and key[1] in traders:
+            label = str(data.get("label", "")).split("/", 1)[-1]
+            tone = _fate_tone(key[1], prediction, liquidated)
+            nodes.append(
+                {
+                    "id": node_id(key),
+                    "label": f"{key[1]} {label}",
+                    "layer": "accounts",
+                    "tone": tone,
+                    "emphasis": tone == "accent",
+                    "detail": FATES[tone],
+                }
+            )
+        elif kind == "pool" and key[1] in traders:
+            wallet = _d(Decimal(str(data.get("wallet", "0"))))
+            what = f"isolated {key[2]}" if data.get("isolated") else "cross wallet"
+            nodes.append(
+                {
+                    "id": node_id(key),
+                    "label": f"{what} {wallet}",
+                    "layer": "collateral",
+                    "kind": "collateral pool",
+                }
+            )
+        elif kind == "symbol":
+            nodes.append(
+                {"id": node_id(key), "label": key[1], "layer": "symbols", "kind": "symbol"}
+            )
+    kept = {n["id"] for n in nodes}
+    edges = []
+    for a, b, data in graph.edges(data=True):
+        if node_id(a) not in kept or node_id(b) not in kept:
+            continue
+        kind = str(data.get("kind", ""))
+        if kind == "position":
+            detail = f"{data.get('quantity')} at {data.get('entry')}"
+        elif kind == "correlation":
+            detail = f"beta {data.get('beta')}"
+        else:
+            detail = ""
+        edges.append(
+            {
+                "source": node_id(a),
+                "target": node_id(b),
+                "kind": kind,
+                "label": detail if kind == "correlation" else "",
+                "detail": detail,
+            }
+        )
+    return {
+        "type": "graph",
+        "title": "Exposure graph: traders, their collateral and the symbols they hold",
+        "directed": False,
+        "layers": ["accounts", "collateral", "symbols"],
+        "tones": FATES,
+        "nodes": nodes,
+        "edges": edges,
+    }
 
 
 @check("CASC-001", needs=LAB | {Capability.READ_LIQUIDATIONS})
@@ -217,6 +307,28 @@ async def test_correlated_shock_liquidates_the_predicted_set(
                 "venue",
             ],
             "rows": rows,
+        },
+    )
+    ctx.add_evidence("exposure", _exposure_evidence(graph, prediction, simulated, traders))
+    ctx.add_evidence(
+        "timeline",
+        {
+            "type": "timeline",
+            "title": "The venue's liquidation steps after the shock, by predicted round",
+            "x_label": "time since the shock (s)",
+            "events": [
+                {
+                    "x": format(Decimal(e.event.time_ms - start) / 1000, "f"),
+                    "lane": f"round {rounds[e.account_id]}"
+                    if e.account_id in rounds
+                    else "not predicted",
+                    "label": f"{e.account_id} {e.event.symbol} at "
+                    f"{_d(e.event.trigger_mark or Decimal(0))}",
+                    "kind": e.event.symbol,
+                }
+                for e in events
+                if e.account_id in traders
+            ],
         },
     )
     ctx.add_evidence(
@@ -415,6 +527,51 @@ async def test_cascade_depth_rises_with_concentration(
         unit="generations",
     )
     edges = cascade_graph(concentrated[1]).edges
+    venue_gen = _generations(concentrated[2])
+    ctx.add_evidence(
+        "cascade",
+        {
+            "type": "graph",
+            "title": "cascade-concentrated, predicted: whose forced flow liquidated whom",
+            "directed": True,
+            "layers": [f"generation {g}" for g in range(1, concentrated[1].depth + 1)],
+            "tones": {
+                "bad": "liquidated in the predicted generation",
+                "accent": "the venue's generation differs",
+            },
+            "nodes": [
+                {
+                    "id": a,
+                    "layer": g - 1,
+                    "tone": "bad" if venue_gen.get(a) == g else "accent",
+                    "emphasis": venue_gen.get(a) != g,
+                    "detail": f"generation {g} (oracle) / {venue_gen.get(a, '—')} (venue)",
+                }
+                for a, g in sorted(concentrated[1].generation.items(), key=lambda kv: kv[::-1])
+            ],
+            "edges": [{"source": a, "target": b, "kind": "forced flow"} for a, b in sorted(edges)],
+        },
+    )
+    ctx.add_evidence(
+        "timeline",
+        {
+            "type": "timeline",
+            "title": "cascade-concentrated: first liquidation of each member, by oracle generation",
+            "x_label": "time since the shock (s)",
+            "events": [
+                {
+                    "x": format(Decimal(e.event.time_ms - concentrated[3]) / 1000, "f"),
+                    "lane": f"generation {concentrated[1].generation[a]}"
+                    if a in concentrated[1].generation
+                    else "not predicted",
+                    "label": f"{a} at {_d(e.event.trigger_mark or Decimal(0))} "
+                    f"(venue generation {venue_gen.get(a, '—')})",
+                    "kind": f"venue generation {venue_gen.get(a, 'later')}",
+                }
+                for a, e in sorted(concentrated[2].items())
+            ],
+        },
+    )
     ctx.add_evidence(
         "cascade graph",
         {

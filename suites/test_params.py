@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from decimal import Decimal
+from typing import Any
 
 from harness.checks import CheckContext, check
 from harness.oracle.guardrails import band_crossings, reversals
@@ -253,6 +254,65 @@ async def _phase(
     return entries, changes_since(await probe.state(), max(start, phase_start))
 
 
+def _outcome(entry: AuditEntry) -> tuple[str, str]:
+    """What a decision came to, and its tone in the report."""
+    failed = next((v.name for v in entry.verdicts if v.passed is False), None)
+    if failed is not None:
+        return f"rejected by {failed}", "bad"
+    return ("announced", "good") if entry.applied is not None else ("no change", "neutral")
+
+
+def _guardrail_evidence(
+    entries: list[AuditEntry], phases: list[tuple[str, int, int]], start: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """For the report: every decision with a pass/fail cell per guardrail, and a timeline of the
+    decisions per parameter under each advisor."""
+
+    def t(ms: int) -> str:
+        return format(D(ms - start) / 1000, "f")
+
+    def cell(entry: AuditEntry, name: str) -> str:
+        verdict = entry.verdict(name)
+        return "-" if verdict is None or verdict.passed is None else str(verdict.passed)
+
+    names = list(dict.fromkeys(v.name for e in entries for v in e.verdicts))
+    table = {
+        "type": "table",
+        "title": "Each decision's guardrail verdicts (- : not evaluated after a rejection)",
+        "columns": ["t (s)", "advisor", "parameter", "output", *names, "applied"],
+        "status_columns": names,
+        "rows": [
+            [
+                t(e.time_ms),
+                e.advisor or "-",
+                e.param,
+                str(e.proposed),
+                *(cell(e, n) for n in names),
+                "-" if e.applied is None else str(e.applied),
+            ]
+            for e in entries
+        ],
+    }
+    timeline = {
+        "type": "timeline",
+        "title": "The controller's decisions over time, per parameter",
+        "x_label": "time since the first advisor (s)",
+        "lanes": ["advisor", *sorted({e.param for e in entries})],
+        "spans": [{"x0": t(a), "x1": t(b), "lane": "advisor", "label": n} for n, a, b in phases],
+        "events": [
+            {
+                "x": t(e.time_ms),
+                "lane": e.param,
+                "kind": _outcome(e)[0],
+                "tone": _outcome(e)[1],
+                "label": f"{e.advisor}: {e.proposed} -> {e.applied} ({_outcome(e)[0]})",
+            }
+            for e in entries
+        ],
+    }
+    return table, timeline
+
+
 @check("PARAM-004", needs=NEEDS)
 async def test_one_advisor_output_cannot_move_a_parameter_past_its_guardrails(
     venue: Venue, control: VenueControl, ctx: CheckContext
@@ -275,6 +335,8 @@ async def test_one_advisor_output_cannot_move_a_parameter_past_its_guardrails(
     await probe.set_signals(signal_levels(specs, STRESSED))
     cooling = max(s.cooling_ms for s in specs.values())
     rows = []
+    logged: list[AuditEntry] = []
+    phases: list[tuple[str, int, int]] = []
     for advisor, ms, may_move in (
         ("nan", 20_000, False),
         ("infinity", 20_000, False),
@@ -284,7 +346,10 @@ async def test_one_advisor_output_cannot_move_a_parameter_past_its_guardrails(
         ("flip-flop", 30_000, True),
         ("extreme", cooling + 10_000, True),
     ):
+        phase_start = venue.clock.now_ms()
         entries, changes = await _phase(probe, advisor, ms, start)
+        logged += entries
+        phases.append((advisor, phase_start, venue.clock.now_ms()))
         rejected = Counter(
             next((v.name for v in e.verdicts if v.passed is False), "none") for e in entries
         )
@@ -335,3 +400,6 @@ async def test_one_advisor_output_cannot_move_a_parameter_past_its_guardrails(
             "rows": rows,
         },
     )
+    verdicts, timeline = _guardrail_evidence(logged, phases, start)
+    ctx.add_evidence("decisions", timeline)
+    ctx.add_evidence("verdicts", verdicts)

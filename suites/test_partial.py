@@ -9,9 +9,10 @@ at what price, and who bears what the book cannot take.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -95,6 +96,35 @@ def _band_marks(
     return [step.mark for step in steps]
 
 
+def _steps_chart(
+    drive: Drive,
+    title: str,
+    bands: Mapping[str, Sequence[Decimal]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The drive's chart with each liquidation step as a marker on the mark line (at its trigger
+    mark) and each account's band (first step to full close) shaded, its edges as lines."""
+    data = drive.evidence(title, **extra)
+    data["vlines"] = []  # the steps are markers instead
+    data["markers"] = [
+        {
+            "x": format(Decimal(e.time_ms - drive.start_ms) / 1000, "f"),
+            "y": format(e.trigger_mark if e.trigger_mark is not None else f.mark, "f"),
+            "label": f"{name}: {'partial step' if e.partial else 'full close'}, {e.quantity}",
+            "tone": "warn" if e.partial else "bad",
+        }
+        for f in drive.frames
+        for name, events in f.events.items()
+        for e in events
+    ]
+    data["bands"] = [
+        {"y0": format(min(band), "f"), "y1": format(max(band), "f"), "label": f"{name}'s band"}
+        for name, band in (bands or {}).items()
+        if band
+    ]
+    return data
+
+
 async def _drive_through(
     venue: Venue,
     inst: Instrument,
@@ -162,7 +192,10 @@ async def test_partial_step_is_minimal(
     drive = await _drive_through(
         venue, inst, bands, accounts, stop=lambda d: all(d.events(n) for n in accounts)
     )
-    ctx.add_evidence("drive", drive.evidence("Index walked into the liquidation band"))
+    bands_of = dict(zip(accounts, bands, strict=True))
+    ctx.add_evidence(
+        "drive", _steps_chart(drive, "Index walked into the liquidation band", bands_of)
+    )
     rows = []
     for name in accounts:
         events = drive.events(name)
@@ -263,7 +296,10 @@ async def test_tier_step_down_order_and_reevaluation(
     inst = await _partial_symbol(venue, LiquidationVariant.TIER_STEP_DOWN)
     trader, start = await _big_isolated(control, venue, inst)
     drive = await _drive_to_close(venue, oracle, inst, trader, start)
-    ctx.add_evidence("drive", drive.evidence("Tier step-down through the band"))
+    band = _band_marks(oracle, start, inst, start.isolated_wallet, isolated=True)
+    ctx.add_evidence(
+        "drive", _steps_chart(drive, "Tier step-down through the band", {"trader": band})
+    )
     events = drive.events("trader")
     ctx.require(
         "the position went through several steps to full closure",
@@ -390,7 +426,7 @@ async def test_identical_accounts_identical_outcomes(
         accounts=accounts,
         stop=lambda d: bool(d.events("A")) and bool(d.events("B")),
     )
-    ctx.add_evidence("drive", drive.evidence("Twins driven into liquidation"))
+    ctx.add_evidence("drive", _steps_chart(drive, "Twins driven into liquidation"))
     (ia, ea), (ib, eb) = drive.events("A")[0], drive.events("B")[0]
     ctx.require(
         "both were liquidated in the same update",
@@ -442,7 +478,8 @@ async def test_more_collateral_never_liquidates_earlier_or_more(
         accounts,
         stop=lambda d: bool(d.events("poor")) and bool(d.events("rich")),
     )
-    ctx.add_evidence("drive", drive.evidence("Same position, more collateral"))
+    bands_of = dict(zip(accounts, bands, strict=True))
+    ctx.add_evidence("drive", _steps_chart(drive, "Same position, more collateral", bands_of))
     first = {n: drive.events(n)[0] if drive.events(n) else None for n in accounts}
     ctx.require(
         "both positions were liquidated",
@@ -546,7 +583,8 @@ async def test_band_equals_oracle_band(
         )
     ctx.add_evidence(
         "band",
-        drive.evidence(
+        _steps_chart(
+            drive,
             "Realized steps against the oracle's band",
             hlines=[
                 {"y": format(s.mark, "f"), "label": f"band step {k}"}
@@ -588,7 +626,7 @@ async def test_cooldown_between_slices(
     triggers = [e.trigger_mark for _, e in drive.events("trader") if e.trigger_mark is not None]
     if triggers:
         drive.focus = (min(triggers) * Decimal("0.995"), max(triggers) * Decimal("1.005"))
-    ctx.add_evidence("drive", drive.evidence("Slices and the cooldown"))
+    ctx.add_evidence("drive", _steps_chart(drive, "Slices and the cooldown"))
     events = drive.events("trader")
     ctx.require(
         "the position was liquidated",
@@ -874,7 +912,10 @@ async def test_each_partial_step_is_its_own_stream_event(
             expected=f"{size} {inst.base_asset}",
             observed=f"{left} {inst.base_asset}" if left is not None else "no ACCOUNT_UPDATE",
         )
-    ctx.add_evidence("drive", drive.evidence("Tier step-down, watched on the streams"))
+    band = _band_marks(oracle, start, inst, start.isolated_wallet, isolated=True)
+    ctx.add_evidence(
+        "drive", _steps_chart(drive, "Tier step-down, watched on the streams", {"trader": band})
+    )
     ctx.add_evidence(
         "steps on the streams",
         {

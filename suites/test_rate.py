@@ -59,6 +59,69 @@ def _events_table(backoff: Backoff, start_ms: int) -> dict[str, Any]:
     }
 
 
+def _answer(exc: RateLimited) -> str:
+    if isinstance(exc, Banned):
+        return "418 banned"
+    return "429 order window (-1015)" if exc.code == -1015 else "429 rate-limited"
+
+
+_BACKOFF_ANSWERS = {"rate-limited": "429 rate-limited", "banned": "418 banned"}
+
+
+class _WeightLog:
+    """For the report: the usage the venue published with each answer (used weight, orders in
+    10 s), call by call, and its limit answers (429, 418) in between. It reads only what the
+    last response said, so it changes nothing a check measures."""
+
+    def __init__(self, venue: Venue) -> None:
+        self.venue = venue
+        self.start_ms = venue.clock.now_ms()
+        self.weight: list[list[str]] = []
+        self.orders: list[list[str]] = []
+        self.events: list[dict[str, str]] = []
+        self._calls = 0
+        self._seen = 0
+
+    def after(self, backoff: Backoff | None = None, answer: str | None = None) -> None:
+        """One call answered (``answer``: its limit answer); a back-off's new limit answers
+        count as calls of their own."""
+        if backoff is not None:
+            for e in backoff.events[self._seen :]:
+                if e.kind in _BACKOFF_ANSWERS:
+                    self._calls += 1
+                    self._event(_BACKOFF_ANSWERS[e.kind], e.retry_after)
+            self._seen = len(backoff.events)
+        self._calls += 1
+        if answer is not None:
+            self._event(answer, None)
+        usage = self.venue.rate_usage
+        if usage.used_weight_1m is not None:
+            self.weight.append([str(self._calls), str(usage.used_weight_1m)])
+        if usage.order_count_10s is not None:
+            self.orders.append([str(self._calls), str(usage.order_count_10s)])
+
+    def _event(self, kind: str, retry_after: Decimal | None) -> None:
+        t = format(Decimal(self.venue.clock.now_ms() - self.start_ms) / 1000, "f")
+        wait = "" if retry_after is None else f", Retry-After {retry_after} s"
+        tone = "bad" if kind.startswith("418") else "warn"
+        label = f"{kind}{wait} (t = {t} s)"
+        self.events.append({"x": str(self._calls), "label": label, "kind": kind, "tone": tone})
+
+    def evidence(self, title: str, hlines: list[dict[str, str]]) -> dict[str, Any]:
+        series = {"used weight (1 min)": self.weight}
+        if any(v != "0" for _, v in self.orders):
+            series["orders (10 s)"] = self.orders
+        return {
+            "type": "series",
+            "title": title,
+            "x_label": "call (in order)",
+            "y_label": "published usage",
+            "series": series,
+            "hlines": hlines,
+            "events": self.events,
+        }
+
+
 @check("RATE-001", needs={Capability.READ_RATE_LIMITS, Capability.TRADE})
 async def test_used_weight_matches_documented_weights(
     venue: Venue, account: Account, ctx: CheckContext
@@ -129,18 +192,30 @@ async def test_429_with_retry_after_and_backoff_loses_nothing(
     if control is not None and provoke:
         await control.set_rate_limits(RateLimits(weight_per_minute=40))
     backoff = Backoff(venue.clock)
+    weights = _WeightLog(venue)
     wanted = [f"r2-{i}" for i in range(8 if provoke else 3)]
     peak = 0
     for cid in wanted:
         request = await backoff.call("prepare", lambda c=cid: _resting(venue, c))  # type: ignore[misc]
+        weights.after(backoff)
         await backoff.place(account, request)
+        weights.after(backoff)
         await backoff.call("positions", account.positions)
+        weights.after(backoff)
         peak = max(peak, venue.rate_usage.used_weight_1m or 0)
     limited = [e for e in backoff.events if e.kind == "rate-limited"]
     if control is not None and provoke:
         await control.set_rate_limits(RateLimits())
     mine = await _ours(account, "r2-")
     ids = sorted(o.client_order_id for o in mine)
+    limit = 40 if provoke else venue.rules.rate_limits.weight_per_minute
+    ctx.add_evidence(
+        "weight",
+        weights.evidence(
+            "Used weight over the burst, with the venue's limit answers",
+            [{"y": str(limit), "label": f"weight limit {limit} / min"}],
+        ),
+    )
     ctx.add_evidence("backoff", _events_table(backoff, start))
     if provoke:
         ctx.require(
@@ -190,13 +265,16 @@ async def test_ignoring_retry_after_escalates_to_a_ban(
     Source: binance-usdm-surface.md §4 (429 then 418 IP ban)
     """
     await control.set_rate_limits(RateLimits(weight_per_minute=20))
+    weights = _WeightLog(venue)
     first: RateLimited | None = None
     for _ in range(10):
         try:
             await account.positions()
         except RateLimited as exc:
             first = exc
+            weights.after(answer=_answer(exc))
             break
+        weights.after()
     ctx.require(
         "the limit answered 429 first",
         first is not None and not isinstance(first, Banned),
@@ -209,6 +287,7 @@ async def test_ignoring_retry_after_escalates_to_a_ban(
             await account.positions()  # inside Retry-After: the venue must escalate
         except Banned as exc:
             ban = exc
+    weights.after(answer="418 banned" if ban is not None else "no 418 (429 again or answered)")
     ctx.require(
         "sending inside Retry-After is answered 418",
         ban is not None,
@@ -221,6 +300,7 @@ async def test_ignoring_retry_after_escalates_to_a_ban(
         await backoff.call("positions during the ban", account.positions)
     except Banned:
         stopped = True
+    weights.after(backoff)
     ctx.require(
         "the harness stops at a ban: one attempt, no retries",
         stopped and len(backoff.events) == 1,
@@ -236,8 +316,18 @@ async def test_ignoring_retry_after_escalates_to_a_ban(
     answered = True
     try:
         await account.positions()
-    except (Banned, RateLimited):
+    except (Banned, RateLimited) as exc:
         answered = False
+        weights.after(answer=_answer(exc))
+    else:
+        weights.after()
+    ctx.add_evidence(
+        "weight",
+        weights.evidence(
+            "Used weight, the 429, the 418 ban and the answer after it",
+            [{"y": "20", "label": "weight limit 20 / min"}],
+        ),
+    )
     ctx.require(
         "after the ban the venue answers again",
         answered,
@@ -259,22 +349,34 @@ async def test_order_windows_apart_from_weight(
     Source: binance-usdm-surface.md §4 (ORDERS 300/10s, -1015)
     """
     await control.set_rate_limits(RateLimits(weight_per_minute=2400, orders_per_10s=5))
+    weights = _WeightLog(venue)
     outcomes: list[str] = []
     refused: RateLimited | None = None
     for i in range(6):
         try:
             await account.place_order(await _resting(venue, f"r4-{i}"))
             outcomes.append("accepted")
+            weights.after()
         except RateLimited as exc:
             refused = exc
             outcomes.append(f"refused {exc.code}")
+            weights.after(answer=_answer(exc))
     usage = venue.rate_usage
     await venue.clock.sleep(11)
     after = "accepted"
     try:
         await account.place_order(await _resting(venue, "r4-late"))
+        weights.after()
     except RateLimited as exc:
         after = f"refused {exc.code}"
+        weights.after(answer=_answer(exc))
+    ctx.add_evidence(
+        "usage",
+        weights.evidence(
+            "Orders in the 10 s window and the used weight, order by order (the last after 11 s)",
+            [{"y": "5", "label": "order limit 5 / 10 s"}],
+        ),
+    )
     await control.set_rate_limits(RateLimits())
     ctx.require(
         "the first five orders are accepted",

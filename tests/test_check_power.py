@@ -49,7 +49,7 @@ def _run(report_dir: Path, defect: str = "") -> dict[str, str]:
         args += ["--defect", defect, "-k", " or ".join(DEFECTS[defect].breaks)]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)  # noqa: S603
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
-    (run_dir,) = report_dir.iterdir()
+    (run_dir,) = [p for p in report_dir.iterdir() if p.is_dir()]  # beside allurerc.mjs
     rows = [json.loads(x) for x in (run_dir / "results.jsonl").read_text().splitlines()]
     return {row["id"]: row["status"] for row in rows}
 

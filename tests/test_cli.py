@@ -18,10 +18,15 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _run_dirs(report_dir: Path) -> list[Path]:
+    """The run folders (the report folder also holds allurerc.mjs)."""
+    return [p for p in report_dir.iterdir() if p.is_dir()]
+
+
 def test_run_writes_run_json_results_and_report_and_prints_where(tmp_path: Path) -> None:
     proc = _cli("run", "--seed", "11", "-k", "ORD-001 or MARK-002", cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    (run_dir,) = (tmp_path / "reports").iterdir()
+    (run_dir,) = _run_dirs(tmp_path / "reports")
     assert run_dir.name.endswith("-sim-s11")
     assert f"report: reports/{run_dir.name}/index.html" in proc.stdout
     run = json.loads((run_dir / "run.json").read_text())
@@ -52,7 +57,7 @@ def test_same_seed_replays_identical_results(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stdout + proc.stderr
 
     def stable(folder: str) -> list[dict[str, object]]:
-        (run_dir,) = (tmp_path / folder).iterdir()
+        (run_dir,) = _run_dirs(tmp_path / folder)
         rows = [json.loads(x) for x in (run_dir / "results.jsonl").read_text().splitlines()]
         for row in rows:
             for key in ("duration_s", "started_at", "finished_at"):
@@ -86,7 +91,7 @@ def test_bad_input_gets_one_clear_line_and_no_traceback(tmp_path: Path) -> None:
 
 def test_report_rerenders_a_run_folder(tmp_path: Path) -> None:
     assert _cli("run", "--seed", "2", "-k", "ORD-002", cwd=tmp_path).returncode == 0
-    (run_dir,) = (tmp_path / "reports").iterdir()
+    (run_dir,) = _run_dirs(tmp_path / "reports")
     (run_dir / "index.html").unlink()
     proc = _cli("report", str(run_dir), cwd=tmp_path)
     assert proc.returncode == 0

@@ -35,7 +35,7 @@ def _run(venue: str, report_dir: Path) -> dict[str, str]:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    (run_dir,) = report_dir.iterdir()
+    (run_dir,) = [p for p in report_dir.iterdir() if p.is_dir()]  # beside allurerc.mjs
     rows = [json.loads(x) for x in (run_dir / "results.jsonl").read_text().splitlines()]
     return {row["id"]: row["status"] for row in rows}
 

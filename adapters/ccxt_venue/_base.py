@@ -11,6 +11,7 @@ import ccxt
 
 from adapters.ccxt_venue._wire import Wire, call
 from harness.clock import Clock
+from harness.deviations import DeviationRegistry, registry_from_package
 from harness.errors import Missing
 from harness.venue import Capability, RateUsage, VenueControl, VenueRules
 
@@ -83,6 +84,12 @@ class CcxtVenueBase:
     @property
     def rate_usage(self) -> RateUsage:
         return self.wire.usage
+
+    def known_deviations(self) -> DeviationRegistry:
+        """The venue's documented rule differences: ``deviations/<name>.toml`` (or none)."""
+        return registry_from_package(
+            "adapters.ccxt_venue", f"deviations/{self._name}.toml", venue=self._name
+        )
 
     async def request(self, method_name: str, params: Mapping[str, Any] | None = None) -> Any:
         """Call one of ccxt's implicit REST methods by name (e.g. ``fapiPublicGetDepth``)."""

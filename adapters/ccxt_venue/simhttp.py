@@ -147,6 +147,10 @@ async def open_sim_http_venue(config: VenueConfig) -> SimHttpVenue:
         raise
 
 
+# What `perpcheck venues` lists without starting the server: the simulator's (GET /control/info).
+open_sim_http_venue.capabilities = frozenset(Capability)  # type: ignore[attr-defined]
+
+
 async def _build(server: ServerHandle) -> SimHttpVenue:
     wire = Wire()
     base_url = str(server.base_url)

@@ -167,3 +167,9 @@ async def open_okx_demo(config: VenueConfig) -> OkxVenue:
         capabilities=OKX_CAPABILITIES,
         rules=VenueRules(),
     )
+
+
+# What `perpcheck venues` lists without keys and without connecting.
+open_binanceusdm_demo.capabilities = BINANCE_CAPABILITIES  # type: ignore[attr-defined]
+open_bybit_testnet.capabilities = BYBIT_CAPABILITIES  # type: ignore[attr-defined]
+open_okx_demo.capabilities = OKX_CAPABILITIES  # type: ignore[attr-defined]

@@ -26,6 +26,7 @@ from harness.alerts import Alert
 from harness.cascade import AccountExposure, AccountLiquidation
 from harness.clock import VirtualClock
 from harness.concentration import Concentration
+from harness.deviations import DeviationRegistry, registry_from_package
 from harness.errors import ConfigError, Rejected
 from harness.model import (
     AdlEvent,
@@ -407,6 +408,12 @@ class SimVenue:
     def versions(self) -> Mapping[str, str]:
         return {"perpcheck-sim": SIM_VERSION, "python": platform.python_version()}
 
+    def known_deviations(self) -> DeviationRegistry:
+        """The reference simulator documents no deviation (``deviations.toml`` stays empty)."""
+        if self._name != "sim":
+            return DeviationRegistry(venue=self._name)
+        return registry_from_package("adapters.sim", "deviations.toml", venue="sim")
+
     @property
     def rate_usage(self) -> RateUsage:
         return self.gateway_client.usage
@@ -599,3 +606,7 @@ async def open_sim_venue(config: VenueConfig) -> SimVenue:
     if config.scenario:
         await venue.control.load_scenario(config.scenario)
     return venue
+
+
+# What `perpcheck venues` lists without opening the venue.
+open_sim_venue.capabilities = ALL_CAPABILITIES  # type: ignore[attr-defined]

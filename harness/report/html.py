@@ -25,7 +25,8 @@ from harness.safety import REDACTOR
 __all__ = ["HTML_FILE", "render_html", "render_run"]
 
 HTML_FILE = "index.html"
-STATUSES = tuple(Status)  # passed, failed, skipped, error: the column order everywhere
+STATUSES = tuple(Status)  # passed, failed, skipped, error, deviation: the column order everywhere
+_ALWAYS_SHOWN = frozenset({"passed", "failed", "skipped", "error"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,10 +35,30 @@ class CheckView:
     anchor: str
     failing: tuple[Measurement, ...]
     evidence: tuple[EvidenceView, ...]
+    focus: int | None = None  # the evidence to look at first (expanded on a failed check)
 
     @property
     def is_problem(self) -> bool:
         return self.result.status in (Status.FAILED, Status.ERROR)
+
+    @property
+    def first_failure(self) -> Measurement | None:
+        """The first measurement that failed: what to look at first."""
+        return self.failing[0] if self.failing else None
+
+    @property
+    def focus_evidence(self) -> EvidenceView | None:
+        return None if self.focus is None else self.evidence[self.focus]
+
+    @property
+    def deviation_note(self) -> str:
+        """Why a documented deviation is one: the venue's rule(s) and source(s)."""
+        return self.result.deviation_note
+
+    def evidence_open(self, index: int) -> bool:
+        """Failed and errored checks open only the evidence to look at first; others open all
+        (they are collapsed themselves)."""
+        return not self.is_problem or index == self.focus
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,8 +83,9 @@ class PageView:
     last_result_at: str
     areas: tuple[AreaView, ...]
     problems: tuple[CheckView, ...]
+    deviations: tuple[CheckView, ...]
     config_json: str
-    statuses: tuple[str, ...] = tuple(s.value for s in STATUSES)
+    statuses: tuple[str, ...] = tuple(s.value for s in STATUSES)  # the columns shown
 
 
 def render_run(run_dir: Path) -> Path:
@@ -93,22 +115,29 @@ def render_html(run: RunInfo, results: Sequence[CheckResult]) -> str:
 
 def build_page(run: RunInfo, results: Sequence[CheckResult]) -> PageView:
     anchors = _anchors(results)
-    views = [
-        CheckView(
-            result=r,
-            anchor=anchors[i],
-            failing=tuple(m for m in r.measurements if not m.passed),
-            evidence=tuple(build_evidence(r.evidence)),
+    views = []
+    for i, r in enumerate(results):
+        failing = tuple(m for m in r.measurements if not m.passed)
+        evidence = tuple(build_evidence(r.evidence))
+        views.append(
+            CheckView(
+                result=r,
+                anchor=anchors[i],
+                failing=failing,
+                evidence=evidence,
+                focus=_focus(failing[0].label if failing else r.message, evidence),
+            )
         )
-        for i, r in enumerate(results)
-    ]
     areas = tuple(_areas(views))
     counts = _count(v.result for v in views)
     problems = tuple(v for a in areas for v in a.checks if v.is_problem)
+    deviations = tuple(v for a in areas for v in a.checks if v.result.status is Status.DEVIATION)
     if not views:
         verdict = "NO RESULTS"
     elif counts[Status.FAILED.value] or counts[Status.ERROR.value]:
         verdict = "FAIL"
+    elif not run.complete:
+        verdict = "INCOMPLETE"  # no failure so far is not a pass: checks are missing
     else:
         verdict = "PASS"
     finished = [r.finished_at for r in results if r.finished_at]
@@ -121,8 +150,38 @@ def build_page(run: RunInfo, results: Sequence[CheckResult]) -> PageView:
         last_result_at=max(finished) if finished else "",
         areas=areas,
         problems=problems,
+        deviations=deviations,
+        # A "deviation" column only where the run has one: most runs never do.
+        statuses=tuple(s for s in counts if s in _ALWAYS_SHOWN or counts[s]),
         config_json=json.dumps(run.config, indent=2, sort_keys=True, default=str),
     )
+
+
+#: Which kinds of evidence say most at a glance, when words do not decide.
+_KIND_RANK = {"chart": 0, "timeline": 0, "graph": 1, "table": 2, "json": 3}
+
+
+def _focus(label: str, evidence: Sequence[EvidenceView]) -> int | None:
+    """The evidence most relevant to a failed measurement: the one sharing most words with its
+    label, a drawing counting one word more (it shows the measurement in context); then a drawing
+    before a table before raw JSON, then the check's own order."""
+    if not evidence:
+        return None
+    words = {w for w in _words(label) if len(w) > 2}
+
+    def score(i: int) -> tuple[int, int, int]:
+        view = evidence[i]
+        shared = len(words & set(_words(view.words)))
+        bonus = 1 if view.kind in ("chart", "timeline", "graph") else 0
+        return (-(shared + bonus), _KIND_RANK.get(view.kind, 3), i)
+
+    return min(range(len(evidence)), key=score)
+
+
+def _words(text: str) -> list[str]:
+    """Lower-case words with a plural ``s`` dropped (``steps`` matches ``step``)."""
+    raw = "".join(c if c.isalnum() else " " for c in text.lower()).split()
+    return [w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w for w in raw]
 
 
 def _count(results: Iterable[CheckResult]) -> dict[str, int]:

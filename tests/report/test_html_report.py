@@ -11,8 +11,20 @@ from typing import Any
 import pytest
 
 from harness.report import render_run
-from harness.report.charts import Chart, RefLine, Series, downsample, nice_ticks, render_line_chart
+from harness.report.charts import (
+    TONES,
+    Chart,
+    RefLine,
+    Series,
+    downsample,
+    inner_ticks,
+    nice_ticks,
+    render_line_chart,
+    tone_of,
+)
 from harness.report.evidence import build_evidence
+from harness.report.graph import assign_layers
+from harness.report.html import _focus
 from harness.results import (
     RESULTS_FILE,
     CheckResult,
@@ -21,6 +33,7 @@ from harness.results import (
     RunInfo,
     Status,
 )
+from tests.report.htmltree import parse
 
 NASTY = '<script>alert("x")</script> & <b>bold</b>'
 SKIP_REASON = "sim-http lacks CONTROL_PRICES"
@@ -380,3 +393,313 @@ def test_downsampling_keeps_a_one_point_spike() -> None:
     assert (4321.0, 250.0) in kept
     assert kept[0] == points[0]
     assert kept[-1] == points[-1]
+
+
+# ------------------------------------------------------------------ evidence shapes beyond lines
+def _svg(view: Any) -> str:
+    assert view.svg is not None
+    return str(view.svg)
+
+
+def test_markers_events_and_bands_are_drawn_and_listed() -> None:
+    (view,) = build_evidence(
+        {
+            "drive": {
+                "type": "series",
+                "x_label": "time (s)",
+                "y_label": "price",
+                "series": {"mark": [[0, "100"], [1, "99"], [2, "98"]]},
+                "markers": [
+                    {"x": 1, "y": "99", "label": "A: partial step, 0.5", "tone": "warn"},
+                    {"x": 2, "y": "98", "label": "A: full close, 0.5", "tone": "bad"},
+                ],
+                "events": [{"x": 1, "label": "429, Retry-After 60 s", "kind": "429 rate-limited"}],
+                "bands": [{"y0": "98.5", "y1": "99.5", "label": "A's band"}],
+            }
+        }
+    )
+    svg = _svg(view)
+    assert svg.count('<g class="marker">') == 2
+    assert svg.count('<g class="event">') == 1
+    assert svg.count('<g class="band">') == 1
+    assert "A&#39;s band" in svg
+    assert view.items == (
+        ("1", "A: partial step, 0.5 — time (s) 1, price 99"),
+        ("2", "A: full close, 0.5 — time (s) 2, price 98"),
+    )
+    legend = {entry.name: entry for entry in view.legend}
+    assert legend["429 rate-limited (1)"].colour == TONES["warn"]
+    assert legend["429 rate-limited (1)"].shape == "tick"
+    assert legend["A's band"].shape == "box"
+
+
+def test_a_series_never_takes_the_colour_of_an_event_tone_in_its_chart() -> None:
+    (view,) = build_evidence(
+        {
+            "w": {
+                "type": "series",
+                "series": {"weight": [[0, 1], [1, 2]], "orders": [[0, 0], [1, 1]]},
+                "events": [{"x": 1, "label": "429", "kind": "429 rate-limited"}],
+            }
+        }
+    )
+    colours = {entry.name: entry.colour for entry in view.legend}
+    assert colours["429 rate-limited (1)"] == TONES["warn"]
+    assert TONES["warn"] not in (colours["weight"], colours["orders"])
+
+
+@pytest.mark.parametrize(
+    ("kind", "tone"),
+    [
+        ("429 rate-limited", "warn"),
+        ("418 banned", "bad"),
+        ("503 unavailable", "bad"),
+        ("rejected by bounds", "bad"),
+        ("ok", "good"),
+        ("band of isolated", None),  # "band" is not "ban"
+        ("latency", None),  # nor "latency" "late"
+        ("steady account: cancels", None),
+    ],
+)
+def test_event_kinds_suggest_their_tone(kind: str, tone: str | None) -> None:
+    assert tone_of(kind) == tone
+
+
+def test_timeline_merges_a_burst_into_one_counted_capsule() -> None:
+    burst = [{"x": 10 + i / 10, "lane": "bursty", "label": f"cancel {i}"} for i in range(25)]
+    (view,) = build_evidence(
+        {
+            "t": {
+                "type": "timeline",
+                "x_label": "time (s)",
+                "lanes": ["steady", "bursty", "alerts"],
+                "events": [
+                    *({"x": i, "lane": "steady", "label": f"cancel {i}"} for i in range(0, 30, 3)),
+                    *burst,
+                    {"x": 12.4, "lane": "alerts", "label": "cancel-burst", "kind": "alert"},
+                ],
+                "spans": [{"x0": 10, "x1": 12.4, "lane": "bursty", "label": "burst"}],
+            }
+        }
+    )
+    assert view.kind == "timeline"
+    svg = _svg(view)
+    assert svg.count('class="tl-event"') == 10 + 1 + 1
+    assert ">25</text>" in svg
+    assert svg.count('<g class="span">') == 1
+    assert [e.name for e in view.legend] == ["steady (10)", "bursty (25)", "alert (1)"]
+    assert view.legend[2].colour == TONES["warn"]
+    for lane in ("steady", "bursty", "alerts"):
+        assert f">{lane}</text>" in svg
+
+
+def test_graph_is_laid_out_in_named_layers_and_deterministically() -> None:
+    evidence = {
+        "g": {
+            "type": "graph",
+            "layers": ["accounts", "collateral", "symbols"],
+            "tones": {"bad": "liquidated", "neutral": "survived"},
+            "nodes": [
+                {"id": "a1", "label": "acct 1", "layer": "accounts", "tone": "bad"},
+                {"id": "a2", "label": "acct 2", "layer": "accounts", "tone": "neutral"},
+                {"id": "p1", "label": "cross 1", "layer": "collateral", "kind": "pool"},
+                {"id": "p2", "label": "cross 2", "layer": "collateral", "kind": "pool"},
+                {"id": "BTC", "layer": "symbols", "kind": "symbol"},
+                {"id": "ETH", "layer": "symbols", "kind": "symbol"},
+            ],
+            "edges": [
+                {"source": "a1", "target": "p1", "kind": "collateral"},
+                {"source": "a2", "target": "p2", "kind": "collateral"},
+                {"source": "p1", "target": "BTC", "kind": "position"},
+                {"source": "p1", "target": "ETH", "kind": "position"},
+                {"source": "p2", "target": "BTC", "kind": "position"},
+                {"source": "BTC", "target": "ETH", "kind": "correlation", "label": "beta 1.3"},
+            ],
+        }
+    }
+    (view,) = build_evidence(evidence)
+    (again,) = build_evidence(evidence)
+    svg = _svg(view)
+    assert svg == _svg(again)
+    assert svg.count('<g class="node">') == 6
+    assert svg.count('<g class="edge">') == 6
+    for name in ("accounts", "collateral", "symbols"):
+        assert f">{name}</text>" in svg
+    assert "beta 1.3" in svg
+    legend = [e.name for e in view.legend]
+    assert legend[:2] == ["liquidated", "survived"]
+    assert {"collateral", "position", "correlation"} <= set(legend)
+
+
+def test_directed_graph_layers_follow_the_longest_path_and_survive_cycles() -> None:
+    edges = [("a", "b"), ("b", "c"), ("a", "c"), ("d", "c")]
+    assert assign_layers(["a", "b", "c", "d"], edges, directed=True) == {
+        "a": 0,
+        "b": 1,
+        "c": 2,
+        "d": 0,
+    }
+    cyclic = assign_layers(["a", "b"], [("a", "b"), ("b", "a")], directed=True)
+    assert set(cyclic) == {"a", "b"}
+    assert cyclic["a"] != cyclic["b"]
+    (view,) = build_evidence(
+        {"g": {"type": "graph", "directed": True, "edges": [{"source": "x", "target": "y"}]}}
+    )
+    assert _svg(view).count('<g class="node">') == 2  # undeclared endpoints still get a node
+
+
+def test_status_columns_colour_verdict_cells_and_a_timeline_hint_draws_the_rows() -> None:
+    (view,) = build_evidence(
+        {
+            "v": {
+                "type": "table",
+                "columns": ["t (s)", "detector", "account", "bounds", "max_step"],
+                "status_columns": ["bounds", "max_step"],
+                "rows": [
+                    ["5", "burst", "acct-1", "True", "-"],
+                    ["9", "burst", "acct-2", True, False],
+                ],
+                "timeline": {"x": "t (s)", "lane": "detector", "label": ["account"]},
+            }
+        }
+    )
+    assert view.kind == "table"
+    assert [c.status for c in view.rows[0][3:]] == ["pass", "none"]
+    assert [c.text for c in view.rows[1][3:]] == ["pass", "fail"]
+    assert view.svg is not None
+    assert str(view.svg).count('class="tl-event"') == 2
+
+
+def test_a_timeline_hint_naming_a_missing_column_keeps_the_table_and_says_why() -> None:
+    (view,) = build_evidence(
+        {"v": {"type": "table", "columns": ["a"], "rows": [["1"]], "timeline": {"x": "t"}}}
+    )
+    assert view.kind == "table"
+    assert view.svg is None
+    assert "could not draw this table's timeline" in view.notes[0]
+
+
+def test_unreadable_graph_falls_back_to_json() -> None:
+    (view,) = build_evidence({"g": {"type": "graph", "nodes": [{"label": "no id"}]}})
+    assert view.kind == "json"
+    assert "has no 'id'" in view.notes[0]
+
+
+def test_integer_x_axes_get_whole_number_ticks() -> None:
+    assert inner_ticks(1, 15, integer=True) == [5.0, 10.0, 15.0]
+    assert all(t.is_integer() for t in inner_ticks(0, 7, integer=True))
+
+
+# ------------------------------------------------------------------ failed, skipped, deviation
+def test_failed_check_opens_with_its_first_failed_measurement_and_the_evidence_for_it(
+    html: str,
+) -> None:
+    tree = parse(html)
+    row = tree.by_id("check-MARK-001")
+    assert "open" in row.attrs
+    look = row.find("div", cls="look-first")
+    assert look is not None
+    text = look.text()
+    assert "mark at wick" in text
+    assert "<= 102.5" in text
+    assert "104.25" in text
+    assert "0.1" in text
+    (focus,) = [e for e in row.find_all("details", cls="evidence") if "focus" in e.classes]
+    assert focus.id == "check-MARK-001-ev-0"
+    assert "open" in focus.attrs
+    passed = tree.by_id("check-ORD-001")
+    assert "open" not in passed.attrs
+    assert all("open" in e.attrs for e in passed.find_all("details", cls="evidence"))
+
+
+def test_focus_prefers_the_evidence_that_names_the_failed_measurement() -> None:
+    views = build_evidence(
+        {
+            "orders": FEE_TABLE,
+            "band": {"type": "series", "title": "Steps in the band", "series": {"m": [[0, 1]]}},
+            "fills": {"type": "table", "title": "Liquidation fills", "columns": [], "rows": []},
+        }
+    )
+    assert _focus("band step 2: closed quantity", views) == 1
+    assert _focus("lowest liquidation fill", views) == 2
+    assert _focus("", views) == 1  # no words in common: a drawing first
+    assert _focus("anything", []) is None
+
+
+def test_skipped_check_shows_its_reason_in_its_row(html: str) -> None:
+    row = parse(html).by_id("check-ORD-002")
+    summary = row.find("summary")
+    assert summary is not None
+    reason = summary.find("span", cls="c-skip")
+    assert reason is not None
+    assert SKIP_REASON in reason.text()
+
+
+DEVIATION = _result(
+    "LIQ-001",
+    Status.DEVIATION,
+    title="isolated LP equals the oracle's",
+    measurements=(
+        Measurement(
+            label="case A: LP",
+            expected="57229.96",
+            observed="57250.10",
+            tolerance="0.1",
+            deviation="20.14",
+            unit="USDT",
+            passed=False,
+        ),
+    ),
+    deviation_note="bybit-testnet documents a different rule for LIQ-001 (1 comparison)",
+    known_deviations=(
+        {
+            "check": "LIQ-001",
+            "rule": "Bybit takes the maintenance margin at the entry value",
+            "expected": "the LP sits closer to the entry by mmr x |entry - LP|",
+            "source": "https://www.bybit.com/en/help-center/article/Liquidation-Price",
+            "measurements": "case A: LP",
+        },
+    ),
+)
+
+
+def test_a_documented_deviation_is_amber_with_its_rule_and_source(tmp_path: Path) -> None:
+    run_dir = _write_run(tmp_path / "dev", [*RESULTS, DEVIATION])
+    html = render_run(run_dir).read_text(encoding="utf-8")
+    tree = parse(html)
+    row = tree.by_id("check-LIQ-001")
+    assert "status-deviation" in row.classes
+    assert "open" not in row.attrs  # not a failure: no "look here" for it
+    assert row.find("span", cls="badge-deviation") is not None
+    note = row.find("div", cls="deviation-note")
+    assert note is not None
+    assert "Bybit takes the maintenance margin at the entry value" in note.text()
+    link = note.find("a")
+    assert link is not None
+    assert link.attrs["href"].startswith("https://www.bybit.com/")
+    assert "noreferrer" in link.attrs["rel"]
+    (measured,) = row.find_all("tr", cls="dev")
+    assert "documented" in measured.text()
+    section = tree.by_id("documented-deviations")
+    assert "LIQ-001" in section.text()
+    assert "LIQ-001" not in tree.by_id("look-here-first").text()
+    parser = _AreaTable()
+    parser.feed(html)
+    rows = {row[0]: row for row in parser.rows}
+    # area, topic, passed, failed, skipped, error, deviation, total
+    assert rows["LIQ"][2:] == ["0", "0", "0", "0", "1", "1"]
+
+
+def test_the_deviation_column_appears_only_in_runs_that_have_one(html: str) -> None:
+    header = parse(html).find("table", cls="areas")
+    assert header is not None
+    assert "deviation" not in header.find("thead").text()  # type: ignore[union-attr]
+
+
+def test_a_killed_run_without_failures_is_incomplete_not_pass(tmp_path: Path) -> None:
+    passing = [r for r in RESULTS if r.status is Status.PASSED]
+    run_dir = _write_run(tmp_path / "killed", passing, complete=False, finished_at=None)
+    verdict = parse(render_run(run_dir).read_text(encoding="utf-8")).find("span", cls="verdict")
+    assert verdict is not None
+    assert verdict.text() == "INCOMPLETE"
+    assert "verdict-incomplete" in verdict.classes

@@ -27,11 +27,16 @@
     selection.removeAllRanges();
     selection.addRange(range);
   }
-  // A link to a check (from "Look here first") opens its row.
+  // A link to a check or to a piece of evidence (from "Look here first") opens it, and the
+  // check it sits in, then brings it into view.
   function openTarget() {
     var id = decodeURIComponent(location.hash.slice(1));
     var target = id && document.getElementById(id);
-    if (target && target.tagName === "DETAILS") { target.open = true; }
+    if (!target) { return; }
+    for (var node = target; node; node = node.parentElement) {
+      if (node.tagName === "DETAILS") { node.open = true; }
+    }
+    target.scrollIntoView();
   }
   window.addEventListener("hashchange", openTarget);
   openTarget();
