@@ -407,14 +407,20 @@ async def test_identical_accounts_identical_outcomes(
     qty = (inst.brackets[1].notional_floor * Decimal("1.05") / mark).quantize(inst.step_size)
     twin_a, twin_b = await _twins(venue, control, inst, qty, Decimal(50_000))
     pos_a, pos_b = await position_of(twin_a, symbol), await position_of(twin_b, symbol)
+
+    def shown(pos: Position | None) -> str:
+        if pos is None:
+            return "no position"
+        return f"{pos.quantity} @ {pos.entry_price}, margin {pos.isolated_wallet}"
+
     ctx.require(
-        "the twins start identical",
+        "the twins start identical (precondition)",
         pos_a is not None
         and pos_b is not None
         and (pos_a.quantity, pos_a.entry_price, pos_a.isolated_wallet)
         == (pos_b.quantity, pos_b.entry_price, pos_b.isolated_wallet),
         expected="same size, entry and margin",
-        observed=f"{pos_a} / {pos_b}",
+        observed=f"A {shown(pos_a)} / B {shown(pos_b)}",
     )
     await control.set_depth_profile(symbol, "thin")
     accounts = {"A": twin_a, "B": twin_b}
