@@ -451,10 +451,14 @@ async def test_state_intact_after_errors_and_maintenance(
     await account.place_order(market(SYMBOL, Side.BUY, Decimal("0.01")))
     await account.place_order(await _resting(venue, "r6-keep"))
 
-    async def state() -> tuple[object, ...]:
-        orders = sorted((o.order_id, o.status.value) for o in await account.open_orders(SYMBOL))
-        positions = sorted((p.symbol, p.quantity, p.entry_price) for p in await account.positions())
-        return (orders, positions, (await account.balance()).wallet_balance)
+    async def state() -> str:
+        """Open orders, positions and wallet, as one readable line."""
+        orders = sorted(f"{o.order_id} {o.status.value}" for o in await account.open_orders(SYMBOL))
+        positions = sorted(
+            f"{p.symbol} {p.quantity} @ {p.entry_price}" for p in await account.positions()
+        )
+        wallet = (await account.balance()).wallet_balance
+        return f"orders [{', '.join(orders)}]; positions [{', '.join(positions)}]; wallet {wallet}"
 
     before = await state()
     request = await _resting(venue, "r6-lost")  # prepared before the burst: it spends no request
