@@ -97,6 +97,38 @@ def register(sub: Any) -> None:
         default=True,
         help="write Allure results to reports/<run-id>/allure-results (default: on)",
     )
+    run.add_argument(
+        "--allow-mainnet",
+        action="store_true",
+        help="allow production endpoints (real money); refused without it",
+    )
+    run.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="cancel the run's orders and flatten its positions after each check, also on "
+        "simulated venues (always done on real ones)",
+    )
+    run.add_argument(
+        "--max-order-notional",
+        default=None,
+        metavar="USDT",
+        help="refuse orders above this notional before sending (default: 5000 on real venues)",
+    )
+    run.add_argument(
+        "--max-run-notional",
+        default=None,
+        metavar="USDT",
+        help="refuse orders once the run's notional reaches this (default: 50000 on real venues)",
+    )
+    run.add_argument(
+        "--known-deviations",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="a known-deviations registry (TOML) to judge the venue by, besides its own "
+        "(repeatable)",
+    )
     run.add_argument("--open", action="store_true", help="open the report in a browser at the end")
     run.set_defaults(handler=_run)
 
@@ -143,6 +175,22 @@ def register(sub: Any) -> None:
         ep.load()(sub)
 
 
+def _safety_args(args: argparse.Namespace) -> list[str]:
+    """The safety and judging options of ``perpcheck run``, passed on to the plugin."""
+    out = []
+    if args.allow_mainnet:
+        out.append("--allow-mainnet")
+    if args.cleanup:
+        out.append("--cleanup")
+    if args.max_order_notional is not None:
+        out += ["--max-order-notional", args.max_order_notional]
+    if args.max_run_notional is not None:
+        out += ["--max-run-notional", args.max_run_notional]
+    for path in args.known_deviations:
+        out += ["--known-deviations", str(path)]
+    return out
+
+
 def _run(args: argparse.Namespace) -> int:
     import pytest
 
@@ -163,6 +211,10 @@ def _run(args: argparse.Namespace) -> int:
     config = VenueConfig(
         seed=seed, defects=tuple(args.defect), scenario=args.scenario, options=options
     )
+    for path in args.known_deviations:  # a missing or malformed file: one line, before the run
+        from harness.deviations import load_registry
+
+        load_registry(path)  # (check IDs are validated by the plugin, which knows the suites)
     unavailable = False
     try:
         asyncio.run(preflight(args.venue, config))  # bad venue, defect, scenario: one clear line
@@ -214,6 +266,7 @@ def _run(args: argparse.Namespace) -> int:
         pytest_args += ["--scenario", args.scenario]
     for option in args.venue_option:
         pytest_args += ["--venue-option", option]
+    pytest_args += _safety_args(args)
     code = int(pytest.main(pytest_args, plugins=plugins))
     run_dir = args.report_dir / run_id
     index = run_dir / "index.html"

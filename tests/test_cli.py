@@ -118,3 +118,22 @@ def test_scenarios_are_listed_with_their_descriptions(tmp_path: Path) -> None:
     assert sorted(listed) == scenarios.available()
     assert "fast-move-up" in listed
     assert listed["persistent-premium"].endswith("[30 days]")
+
+
+def test_run_passes_the_safety_caps_and_cleanup_to_the_checks(tmp_path: Path) -> None:
+    proc = _cli(
+        "run", "--seed", "3", "-k", "ORD-001", "--no-allure", "--cleanup",
+        "--max-order-notional", "1", cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (run_dir,) = _run_dirs(tmp_path / "reports")
+    (row,) = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()]
+    assert row["status"] == "skipped"
+    assert "--max-order-notional" in row["message"]
+
+
+def test_a_missing_known_deviations_file_is_one_line_before_any_run(tmp_path: Path) -> None:
+    proc = _cli("run", "-k", "ORD-001", "--known-deviations", "nope.toml", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "perpcheck run: known-deviations file nope.toml does not exist"
+    assert not (tmp_path / "reports").exists()
