@@ -88,7 +88,8 @@ def check_url(url: str, *, allow_mainnet: bool = False, demo: bool = False) -> N
     ``demo`` is for venues whose demo environment shares the production host and is selected
     by a header (OKX demo trading): the caller vouches that the header is set.
     """
-    host = (urlparse(url).hostname or "").lower()
+    # A trailing dot (the fully qualified name) reaches the same host.
+    host = (urlparse(url).hostname or "").lower().rstrip(".")
     if host in PRODUCTION_HOSTS and not demo and not allow_mainnet:
         msg = (
             f"{url} is a production endpoint: perpcheck refuses to trade real money; "

@@ -171,16 +171,12 @@ async def user_trades(request: web.Request) -> web.Response:
     if order_id is not None:
         fills = [f for f in fills if f.order_id == order_id]
     from_id = params.integer("fromId", minimum=0)
+    # Read (and so checked) even when fromId decides: a bad time is refused either way.
+    start, end = params.integer("startTime", minimum=0), params.integer("endTime", minimum=0)
     if from_id is not None:
         chosen = [f for f in fills if f.trade_id >= from_id][:limit]
     else:
-        chosen = window(
-            fills,
-            lambda f: f.time_ms,
-            start=params.integer("startTime", minimum=0),
-            end=params.integer("endTime", minimum=0),
-            limit=limit,
-        )
+        chosen = window(fills, lambda f: f.time_ms, start=start, end=end, limit=limit)
     return json_response([ser.user_trade(f) for f in chosen])
 
 

@@ -2,7 +2,9 @@
 
 :data:`ROUTES` is the whole surface (PROTOCOL.md): Binance's ``/fapi`` endpoints
 (binance-usdm-surface.md §7), its WebSocket streams (:mod:`adapters.sim.server.streams`), the
-sim-only ``/sim/v1`` endpoints, and the ``/control`` API. Three middlewares wrap every handler:
+sim-only ``/sim/v1`` endpoints, the ``/control`` API, and ``/openapi.json``, the OpenAPI
+description of the ``/fapi`` and ``/sim`` routes (:mod:`adapters.sim.server.openapi`). Three
+middlewares wrap every handler:
 
 * :func:`errors` (outermost): nothing escapes as a 500 or as HTML. Binance refusals become
   ``{code, msg}`` with Binance's status (400, 401 for keys, 429/418 with ``Retry-After``, 503
@@ -27,7 +29,16 @@ from aiohttp import web
 
 from adapters.sim.engine.exchange import Engine
 from adapters.sim.engine.gateway import ENDPOINTS
-from adapters.sim.server import account, alerts, control, listen_keys, market, streams, trading
+from adapters.sim.server import (
+    account,
+    alerts,
+    control,
+    listen_keys,
+    market,
+    openapi,
+    streams,
+    trading,
+)
 from adapters.sim.server.auth import API_KEY_HEADER, KeyRing, authenticate, check_control
 from adapters.sim.server.cascade_control import (
     get_concentration,
@@ -35,13 +46,14 @@ from adapters.sim.server.cascade_control import (
     get_population,
     set_liquidation_latency,
 )
+from adapters.sim.server.openapi import MAX_BODY_BYTES
 from adapters.sim.server.param_control import (
     get_param_audit,
     get_params,
     set_param_signal,
     set_params,
 )
-from adapters.sim.server.params import read_request
+from adapters.sim.server.params import UNREADABLE, read_request
 from adapters.sim.server.state import (
     CLIENT,
     CREDENTIAL,
@@ -68,6 +80,7 @@ log = logging.getLogger("perpcheck.sim.server")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 AUTH_CODES = frozenset({-2014, -2015, -1002})
 INTERNAL_ERROR = "Internal error; unable to process your request. Please try again."
+MAX_LINE_BYTES = 65_536  # request line and header lines (aiohttp's default is 8190)
 
 
 def _get(path: str, handler: Handler) -> web.RouteDef:
@@ -126,6 +139,8 @@ ROUTES: list[web.RouteDef] = [
     web.delete("/fapi/v1/listenKey", listen_keys.close_listen_key),
     # Sim-only, signed like /fapi
     _get("/sim/v1/liquidationBand", account.liquidation_band),
+    # The OpenAPI description of the /fapi and /sim routes above (public, not charged)
+    _get("/openapi.json", openapi.openapi_json),
     # WebSocket streams (PROTOCOL.md "Streams"): raw /ws, combined /stream, under Binance's
     # /public, /market and /private prefixes too (aliases: every stream is served on each)
     *(
@@ -199,7 +214,14 @@ def _http_error(exc: web.HTTPException) -> web.Response:
     if exc.status == 404:
         return error_response(-1099, "Not found: no such endpoint.", 404)
     if exc.status == 405:
-        return error_response(-1099, "Method not allowed for this endpoint.", 405)
+        response = error_response(-1099, "Method not allowed for this endpoint.", 405)
+        if "Allow" in exc.headers:  # RFC 9110: a 405 names the methods the path takes
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    if exc.status == 413:  # a body over client_max_size: too many parameters to read
+        return error_response(
+            -1101, f"Request body too large; at most {MAX_BODY_BYTES} bytes.", 413
+        )
     status = exc.status if 400 <= exc.status < 500 else 400
     return error_response(-1000, exc.reason or "Bad request.", status)
 
@@ -233,6 +255,8 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = error_response(
             -1000, "An unknown error occured while processing the request.", 400
         )
+    if request.get(UNREADABLE):
+        response.force_close()  # say so: the connection cannot carry another request
     _stamp(request, response)
     return response
 
@@ -266,7 +290,10 @@ async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[CLIENT] = client
     raw = await read_request(request)
     request[PARAMS] = raw.params
-    cost = endpoint.cost(raw.params)
+    try:
+        cost = endpoint.cost(raw.params)
+    except ValueError:  # a weight rule read a non-ASCII digit ("²".isdigit()) as a limit
+        cost = endpoint.cost({k: v for k, v in raw.params.items() if v.isascii()})
     request[USAGE] = gateway.enter(client, cost)
     if endpoint.signed:
         wall = request.app[WALL].now_ms()
@@ -296,7 +323,13 @@ def create_app(
         wall_clock: the clock request timestamps are checked against (default: the real time).
         info: what ``GET /control/info`` reports.
     """
-    app = web.Application(middlewares=[errors, pump, gate])
+    app = web.Application(
+        middlewares=[errors, pump, gate],
+        client_max_size=MAX_BODY_BYTES,
+        # Long query strings and API keys reach the venue (-1101, -2014) instead of the HTTP
+        # parser's plain-text 400 at 8190 bytes.
+        handler_args={"max_line_size": MAX_LINE_BYTES, "max_field_size": MAX_LINE_BYTES},
+    )
     app[ENGINE] = engine
     app[KEYS] = keys
     app[TOKEN] = control_token

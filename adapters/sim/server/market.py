@@ -156,16 +156,12 @@ async def agg_trades(request: web.Request) -> web.Response:
     limit = params.limit(500, 1000)
     tape = list(engine.tape[symbol])
     from_id = params.integer("fromId", minimum=0)
+    # Read (and so checked) even when fromId decides: a bad time is refused either way.
+    start, end = params.integer("startTime", minimum=0), params.integer("endTime", minimum=0)
     if from_id is not None:
         chosen = [t for t in tape if t.trade_id >= from_id][:limit]
     else:
-        chosen = window(
-            tape,
-            lambda t: t.time_ms,
-            start=params.integer("startTime", minimum=0),
-            end=params.integer("endTime", minimum=0),
-            limit=limit,
-        )
+        chosen = window(tape, lambda t: t.time_ms, start=start, end=end, limit=limit)
     return json_response([ser.agg_trade(t) for t in chosen])
 
 

@@ -21,13 +21,23 @@ from aiohttp import web
 
 from harness.errors import Rejected
 
-__all__ = ["MAX_FIELDS", "Params", "RawRequest", "invalid", "mandatory", "read_request"]
+__all__ = [
+    "MAX_FIELDS",
+    "UNREADABLE",
+    "Params",
+    "RawRequest",
+    "invalid",
+    "mandatory",
+    "read_request",
+]
 
 MAX_FIELDS = 100
 # Binance's legal range for quantities and prices (the -1100 message quotes it).
 DECIMAL_PATTERN = re.compile(r"^([0-9]{1,20})(\.[0-9]{1,20})?$")
 INTEGER_PATTERN = re.compile(r"^-?[0-9]{1,19}$")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _BOOLEANS = {"true": True, "false": False}
+UNREADABLE = web.RequestKey("unreadable_body", bool)
 
 
 def mandatory(name: str) -> Rejected:
@@ -110,7 +120,7 @@ class Params(Mapping[str, str]):
         value = self.text(name, required=required)
         if value is None:
             return None
-        if not DECIMAL_PATTERN.match(value):
+        if not DECIMAL_PATTERN.fullmatch(value):
             msg = (
                 f"Illegal characters found in parameter '{name}'; legal range is "
                 f"'{DECIMAL_PATTERN.pattern}'."
@@ -130,9 +140,11 @@ class Params(Mapping[str, str]):
         value = self.text(name, required=required)
         if value is None:
             return default
-        if not INTEGER_PATTERN.match(value):
+        if not INTEGER_PATTERN.fullmatch(value):
             raise mandatory(name)
         number = int(value)
+        if not INT64_MIN <= number <= INT64_MAX:  # not a long: as malformed as 20 digits
+            raise mandatory(name)
         if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
             invalid(name)
         return number
@@ -166,7 +178,12 @@ class RawRequest:
 async def read_request(request: web.Request) -> RawRequest:
     """Read and merge the parameters of ``request`` (malformed input: a coded Rejected)."""
     query = request.raw_path.partition("?")[2].encode("utf-8", "surrogateescape")
-    body = await request.read()
+    try:
+        body = await request.read()
+    except web.RequestPayloadError:  # e.g. a Content-Encoding the body is not in
+        request[UNREADABLE] = True  # the rest of the stream is lost: the answer closes it
+        msg = "Illegal characters found in the request body; it could not be decoded."
+        raise Rejected(-1100, msg) from None
     from_query = _unique(_pairs(query))
     merged = _unique(_pairs(body))
     merged.update(from_query)
