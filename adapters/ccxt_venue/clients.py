@@ -60,8 +60,9 @@ def binance_client(
     simulator, never the internet), rate limiting is the server's business (ccxt's throttle
     off), and the linear error table is merged so ccxt's classes match the real venue's.
     """
-    if base_url is None:
-        REDACTOR.register(api_key, secret)  # the simulator's keys guard nothing
+    # The simulator's keys guard nothing, but they are scrubbed like real ones: the same
+    # redaction runs on sim-http in CI as on a testnet.
+    REDACTOR.register(api_key, secret)
     ex = ccxt_async.binanceusdm(
         {
             "apiKey": api_key,
