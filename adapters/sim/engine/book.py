@@ -8,77 +8,186 @@ quantities and priority straight.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Callable, Iterator
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+from itertools import islice
 
 from sortedcontainers import SortedDict
 
 from harness.model import Side
 
-__all__ = ["OrderBook", "RestingOrder"]
+__all__ = ["Level", "OrderBook", "RestingOrder"]
+
+# Level aggregates are kept exactly (sums and differences of quantities never round).
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+_ADD = _EXACT.add
+_SUB = _EXACT.subtract
+_CHUNK = 16  # orders of a level copied at a time while iterating it
+BUY = Side.BUY
 
 
-@dataclass(slots=True)
 class RestingOrder:
-    """The book's view of a resting order (mutable: ``remaining`` shrinks as it fills)."""
+    """The book's view of a resting order (mutable: ``remaining`` shrinks as it fills).
 
-    order_id: int
-    account_id: str
-    side: Side
-    price: Decimal
-    remaining: Decimal
+    ``time_ms`` is when the order was placed (-1: unknown, the book's ``classify`` decides) and
+    ``young`` whether it counts as a *new* order of a watched (non-exempt) account for the
+    anomaly monitor; the book turns it off once the order is older than the window it is given
+    (:meth:`OrderBook.age`).
+    """
+
+    __slots__ = ("account_id", "order_id", "price", "remaining", "side", "time_ms", "young")
+
+    def __init__(
+        self,
+        order_id: int,
+        account_id: str,
+        side: Side,
+        price: Decimal,
+        remaining: Decimal,
+        time_ms: int = -1,
+        young: bool = False,
+    ) -> None:
+        self.order_id = order_id
+        self.account_id = account_id
+        self.side = side
+        self.price = price
+        self.remaining = remaining
+        self.time_ms = time_ms
+        self.young = young
+
+    def __repr__(self) -> str:
+        return (
+            f"RestingOrder(order_id={self.order_id!r}, account_id={self.account_id!r}, "
+            f"side={self.side!r}, price={self.price!r}, remaining={self.remaining!r})"
+        )
+
+
+class Level(deque[RestingOrder]):
+    """One price level: its orders in time priority, with exact totals.
+
+    ``qty`` is the level's resting quantity and ``young_qty`` the part of it in young orders.
+    """
+
+    __slots__ = ("qty", "young_qty")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.qty = Decimal(0)
+        self.young_qty = Decimal(0)
 
 
 class OrderBook:
-    """Bids and asks as ``price -> deque[RestingOrder]``; an index ``order_id -> order``."""
+    """Bids and asks as ``price -> Level`` (a deque of orders); an index ``order_id -> order``."""
 
-    __slots__ = ("_asks", "_bids", "_orders", "symbol", "touched", "update_id")
+    __slots__ = (
+        "_asks",
+        "_best_ask",
+        "_best_bid",
+        "_bids",
+        "_floors",
+        "_orders",
+        "_young",
+        "classify",
+        "symbol",
+        "touched",
+        "update_id",
+    )
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
         # Bids keyed by negated price so that iteration order is best-first on both sides.
         self._bids: SortedDict = SortedDict()
         self._asks: SortedDict = SortedDict()
+        # The first key of each side (None: empty), kept by add and remove.
+        self._best_bid: Decimal | None = None
+        self._best_ask: Decimal | None = None
         self._orders: dict[int, RestingOrder] = {}
         self.update_id = 0
         # Levels changed since the engine last published a depth diff; None while nobody
         # listens to the engine's events (adapters/sim/engine/publisher.py).
         self.touched: set[tuple[Side, Decimal]] | None = None
+        # Young orders in time order (they age in that order); see RestingOrder.
+        self._young: deque[RestingOrder] = deque()
+        #: Sets ``time_ms``/``young`` of an order added without them (the engine provides it).
+        self.classify: Callable[[RestingOrder], None] | None = None
+        # Per side: (key, floor) with ``floor`` <= the notional of old (not young) orders from
+        # the best level to the level at ``key`` (see old_floor).
+        self._floors: dict[Side, tuple[Decimal, Decimal]] = {}
 
     def _side(self, side: Side) -> SortedDict:
-        return self._bids if side is Side.BUY else self._asks
+        return self._bids if side is BUY else self._asks
 
     @staticmethod
     def _key(side: Side, price: Decimal) -> Decimal:
-        return -price if side is Side.BUY else price
+        return -price if side is BUY else price
 
     def add(self, order: RestingOrder) -> None:
-        if order.order_id in self._orders:
+        orders = self._orders
+        if order.order_id in orders:
             msg = f"order {order.order_id} already rests in {self.symbol}"
             raise ValueError(msg)
-        levels = self._side(order.side)
-        key = self._key(order.side, order.price)
-        queue = levels.get(key)
-        if queue is None:
-            queue = deque()
-            levels[key] = queue
-        queue.append(order)
-        self._orders[order.order_id] = order
+        if order.time_ms < 0 and self.classify is not None:
+            self.classify(order)
+        side = order.side
+        if side is BUY:
+            levels, key = self._bids, -order.price
+        else:
+            levels, key = self._asks, order.price
+        level = levels.get(key)
+        if level is None:
+            level = levels[key] = Level()
+            if side is BUY:
+                if self._best_bid is None or key < self._best_bid:
+                    self._best_bid = key
+            elif self._best_ask is None or key < self._best_ask:
+                self._best_ask = key
+        level.append(order)
+        level.qty = _ADD(level.qty, order.remaining)
+        if order.young:
+            level.young_qty = _ADD(level.young_qty, order.remaining)
+            young = self._young
+            if young and young[-1].time_ms > order.time_ms:
+                # Placed earlier than the last young order (put on the book late): keep the
+                # deque in time order.
+                at = len(young)
+                while at and young[at - 1].time_ms > order.time_ms:
+                    at -= 1
+                young.insert(at, order)
+            else:
+                young.append(order)
+        orders[order.order_id] = order
         self.update_id += 1
         if self.touched is not None:
-            self.touched.add((order.side, order.price))
+            self.touched.add((side, order.price))
 
     def remove(self, order_id: int) -> RestingOrder | None:
         order = self._orders.pop(order_id, None)
         if order is None:
             return None
-        levels = self._side(order.side)
-        key = self._key(order.side, order.price)
-        queue = levels[key]
-        queue.remove(order)
-        if not queue:
+        if order.side is BUY:
+            levels, key = self._bids, -order.price
+        else:
+            levels, key = self._asks, order.price
+        level = levels[key]
+        if level[0] is order:
+            level.popleft()
+        else:
+            level.remove(order)
+        if level:
+            level.qty = _SUB(level.qty, order.remaining)
+            if order.young:
+                level.young_qty = _SUB(level.young_qty, order.remaining)
+        else:
             del levels[key]
+            first = levels.keys()[0] if levels else None
+            if order.side is BUY:
+                self._best_bid = first
+            else:
+                self._best_ask = first
+        if order.young:
+            order.young = False
+        elif order.side in self._floors:
+            self._old_left(order.side, key, order.price, order.remaining)
         self.update_id += 1
         if self.touched is not None:
             self.touched.add((order.side, order.price))
@@ -93,41 +202,125 @@ class OrderBook:
         if order.remaining <= 0:
             self.remove(order.order_id)
         else:
+            levels = self._bids if order.side is BUY else self._asks
+            level = levels[self._key(order.side, order.price)]
+            level.qty = _SUB(level.qty, qty)
+            if order.young:
+                level.young_qty = _SUB(level.young_qty, qty)
+            elif order.side in self._floors:
+                self._old_left(order.side, self._key(order.side, order.price), order.price, qty)
             self.update_id += 1
             if self.touched is not None:
                 self.touched.add((order.side, order.price))
 
-    def best(self, side: Side) -> Decimal | None:
-        levels = self._side(side)
-        if not levels:
+    def age(self, cutoff_ms: int) -> None:
+        """Orders placed at or before ``cutoff_ms`` are no longer young."""
+        young = self._young
+        while young and young[0].time_ms <= cutoff_ms:
+            order = young.popleft()
+            if order.young:
+                order.young = False
+                level = (self._bids if order.side is BUY else self._asks)[
+                    self._key(order.side, order.price)
+                ]
+                level.young_qty = _SUB(level.young_qty, order.remaining)
+
+    # ------------------------------------------------------------------ old-depth floors
+    def old_floor(self, side: Side, edge: Decimal) -> Decimal | None:
+        """A lower bound on the notional of the old orders of ``side`` from the best price to
+        ``edge`` (inclusive), from the last :meth:`set_old_floor` (None: none that reaches).
+
+        The bound is kept through every later change: an old order leaving (or filled) at or
+        before the floor's level lowers it by its notional; orders turning old or arriving only
+        add depth, which the bound may ignore.
+        """
+        floor = self._floors.get(side)
+        if floor is None:
             return None
-        key = levels.keys()[0]
-        return -key if side is Side.BUY else key  # type: ignore[no-any-return]
+        key, notional = floor
+        if key > (-edge if side is BUY else edge):
+            return None  # the floor's level is outside the band now
+        return notional
+
+    def set_old_floor(self, side: Side, price: Decimal, notional: Decimal) -> None:
+        """The old orders from the best price to ``price`` are worth at least ``notional``."""
+        self._floors[side] = (self._key(side, price), notional)
+
+    def _old_left(self, side: Side, key: Decimal, price: Decimal, qty: Decimal) -> None:
+        floor_key, notional = self._floors[side]
+        if key <= floor_key:
+            self._floors[side] = (floor_key, _SUB(notional, _EXACT.multiply(price, qty)))
+
+    def best(self, side: Side) -> Decimal | None:
+        if side is BUY:
+            key = self._best_bid
+            return None if key is None else -key
+        return self._best_ask
 
     def best_bid(self) -> Decimal | None:
-        return self.best(Side.BUY)
+        key = self._best_bid
+        return None if key is None else -key
 
     def best_ask(self) -> Decimal | None:
-        return self.best(Side.SELL)
+        return self._best_ask
 
     def crosses(self, side: Side, price: Decimal) -> bool:
         """Would an order on ``side`` at ``price`` take liquidity?"""
-        opposite = self.best(side.opposite)
-        if opposite is None:
-            return False
-        return price >= opposite if side is Side.BUY else price <= opposite
+        if side is BUY:
+            ask = self._best_ask
+            return ask is not None and price >= ask
+        bid = self._best_bid
+        return bid is not None and price <= -bid
+
+    def band(self, side: Side, edge: Decimal) -> Iterator[tuple[Decimal, Level]]:
+        """``(price, level)`` of ``side`` from the best price to ``edge`` (inclusive).
+
+        The book must not change while iterating.
+        """
+        levels = self._bids if side is BUY else self._asks
+        if side is BUY:
+            for key in levels.irange(None, -edge):
+                yield -key, levels[key]
+        else:
+            for key in levels.irange(None, edge):
+                yield key, levels[key]
 
     def iter_matchable(self, side: Side, limit: Decimal | None) -> Iterator[RestingOrder]:
         """Resting orders an incoming ``side`` order could hit, in priority order.
 
-        Iterates over a snapshot so the caller may reduce or remove orders while iterating.
+        The caller may reduce or remove the orders it was given while iterating (each level is
+        seen as it was when the iteration reached it; the book gains no order meanwhile).
         """
-        levels = self._side(side.opposite)
-        for key in list(levels.keys()):
-            price = -key if side.opposite is Side.BUY else key
-            if limit is not None and (price > limit if side is Side.BUY else price < limit):
+        levels = self._asks if side is BUY else self._bids
+        keys = levels.keys()
+        bound = None if limit is None else (limit if side is BUY else -limit)
+        key: Decimal | None = None
+        while True:
+            if key is None:
+                if not levels:
+                    return
+                key = keys[0]
+            else:
+                i = levels.bisect_right(key)
+                if i >= len(keys):
+                    return
+                key = keys[i]
+            if bound is not None and key > bound:
                 return
-            yield from list(levels.get(key, ()))
+            level = levels.get(key)
+            if not level:
+                continue
+            if len(level) <= _CHUNK:
+                yield from list(level)
+                continue
+            # A long level: copy it a chunk at a time. Only orders already yielded can have left
+            # it meanwhile (and none joined), so the orders not yet yielded are its last ones.
+            total, given = len(level), 0
+            while given < total:
+                start = len(level) - (total - given)
+                chunk = list(islice(level, start, start + _CHUNK))
+                given += len(chunk)
+                yield from chunk
 
     def available(
         self, side: Side, limit: Decimal | None, exclude_account: str | None = None
@@ -144,7 +337,7 @@ class OrderBook:
         out: list[tuple[Decimal, Decimal]] = []
         levels = self._side(side)
         for key in levels.keys()[:depth]:
-            price = -key if side is Side.BUY else key
+            price = -key if side is BUY else key
             out.append((price, sum((o.remaining for o in levels[key]), Decimal(0))))
         return tuple(out)
 

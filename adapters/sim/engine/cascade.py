@@ -77,6 +77,11 @@ class LiquidationLatency:
         return admitted
 
     @property
+    def idle(self) -> bool:
+        """No crossing is held (nothing is stored between scans)."""
+        return not self._due
+
+    @property
     def pending(self) -> int:
         """Crossings seen and not yet due."""
         now = self.engine.clock.now_ms()

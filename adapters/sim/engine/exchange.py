@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from adapters.sim.config import SimConfig
 from adapters.sim.engine.accounts import (
+    OPEN_STATUSES,
     AccountState,
     FillRecord,
     OrderRecord,
@@ -32,15 +33,18 @@ from adapters.sim.engine.book import OrderBook, RestingOrder
 from adapters.sim.engine.concentration import ConcentrationMonitor
 from adapters.sim.engine.events import AccountReason, ExecutionType
 from adapters.sim.engine.ledger import Ledger
+from adapters.sim.engine.liqindex import TriggerIndex
 from adapters.sim.engine.monitor import Monitor
 from adapters.sim.engine.orders import validate_order
 from adapters.sim.engine.params import ParamController
 from adapters.sim.engine.prices import Feed, PriceState
 from adapters.sim.engine.publisher import Publisher
+from adapters.sim.engine.quiet import QuietRuns
 from adapters.sim.engine.stream_faults import StreamFaultState
 from harness.clock import VirtualClock
 from harness.errors import ConfigError, Rejected
 from harness.model import (
+    Bracket,
     IncomeType,
     Instrument,
     MarginMode,
@@ -51,12 +55,37 @@ from harness.model import (
     TimeInForce,
 )
 
-__all__ = ["Engine", "PublicTrade"]
+__all__ = ["Engine", "Instruments", "PublicTrade"]
 
 ZERO = Decimal(0)
 MARKET_MAKER = "market-maker"
 INSURANCE = "insurance-fund"
 TAPE_LENGTH = 10_000  # public trades kept per symbol (aggTrades, klines, 24hr ticker)
+
+
+_SIDES = {side.value: side for side in Side}
+# Enum values as plain strings, looked up (an enum's .value is a Python-level descriptor).
+_VALUES: dict[object, str] = {m: m.value for e in (Side, OrderType, TimeInForce) for m in e}
+_MAX_NOTIONAL: dict[tuple[int, int], tuple[tuple[Bracket, ...], Decimal]] = {}
+
+
+def _max_notional(brackets: tuple[Bracket, ...], leverage: int) -> Decimal:
+    """:func:`max_notional_for_leverage`, remembered per tier table and leverage."""
+    key = (id(brackets), leverage)
+    found = _MAX_NOTIONAL.get(key)
+    if found is None or found[0] is not brackets:
+        found = _MAX_NOTIONAL[key] = (brackets, max_notional_for_leverage(brackets, leverage))
+    return found[1]
+
+
+class Instruments(dict[str, Instrument]):
+    """The engine's instruments by symbol; ``version`` counts the replacements of one."""
+
+    version = 0
+
+    def __setitem__(self, symbol: str, inst: Instrument) -> None:
+        super().__setitem__(symbol, inst)
+        self.version += 1
 
 
 class PublicTrade(NamedTuple):
@@ -81,11 +110,31 @@ class Engine:
         self.config = config
         self.clock = clock
         self.defects = config.defects
+        # Defects the order path asks about on every request, looked up once.
+        has = self.has
+        self._round_price = has("price-rounded-to-tick")
+        self._round_qty = has("qty-rounded-to-step")
+        self._min_notional_inclusive = has("min-notional-off-by-one")
+        self._duplicate_cid = has("duplicate-client-id-accepted")
+        self._reduce_only_ignored = has("reduce-only-ignored")
+        self._post_only_takes = has("post-only-takes")
+        self._ioc_rests = has("ioc-remainder-rests")
+        self._maker_taker_fee = has("maker-charged-taker-fee")
+        self._mark_is_last = has("mark-is-last")
+        self._mark_lags = has("mark-lags-index")
+        self._upnl_on_last = has("upnl-on-last")
+        self._in_update = False  # inside an update (its settle is the one quiet runs compare)
+        #: True: run the reference algorithms (linear scans, no closed-form updates...), which
+        #: the fast paths must match exactly; tests compare the two.
+        self.reference = False
+        self.trigger_index = TriggerIndex(self)  # liquidation candidates (engine/liqindex.py)
+        self.quiet = QuietRuns(self)  # runs of identical updates (engine/quiet.py)
         self.quantum = Decimal(1).scaleb(-config.balance_decimals)
-        self.instruments: dict[str, Instrument] = {
-            s: si.instrument for s, si in config.instruments.items()
-        }
+        self.instruments = Instruments({s: si.instrument for s, si in config.instruments.items()})
         self.books = {s: OrderBook(s) for s in config.instruments}
+        self._fees = {s: si.fees for s, si in config.instruments.items()}
+        for book in self.books.values():
+            book.classify = self._classify
         self.tape = {s: deque[PublicTrade](maxlen=TAPE_LENGTH) for s in config.instruments}
         self.accounts: dict[str, AccountState] = {}
         self.ledger = Ledger(self)
@@ -167,7 +216,15 @@ class Engine:
     def _add_account(self, account_id: str, label: str, exempt: bool = False) -> AccountState:
         acct = AccountState(account_id=account_id, label=label, cross_wallet=ZERO, exempt=exempt)
         self.accounts[account_id] = acct
+        self.trigger_index.pending.append(acct)
         return acct
+
+    def _classify(self, order: RestingOrder) -> None:
+        """Placement time and youth of an order put on a book without them (the book's hook)."""
+        acct = self.accounts.get(order.account_id)
+        rec = acct.orders.get(order.order_id) if acct is not None else None
+        order.time_ms = rec.time_ms if rec is not None else self.clock.now_ms()
+        order.young = acct is not None and not acct.exempt
 
     def create_account(self, wallet: Decimal, label: str = "") -> AccountState:
         if wallet < 0:
@@ -222,6 +279,8 @@ class Engine:
                 continue
             if next_update > target_ms:
                 return
+            if self.quiet.skip(next_update, target_ms):
+                continue  # a run of identical updates, taken in closed form
             self.clock.set(next_update)
             self._update()
 
@@ -257,7 +316,11 @@ class Engine:
             self.publisher.margin_calls()
         # Liquidations at this update trade against other accounts' orders and move the last
         # price: rescan (and remark) until no account is left at or below maintenance.
-        self.settle()
+        self._in_update = True
+        try:
+            self.settle()
+        finally:
+            self._in_update = False
 
     def settle(self) -> None:
         """After a request or event: recompute marks that trades touched, then scan.
@@ -265,21 +328,28 @@ class Engine:
         Ends the operation: what it changed is published (:meth:`flush_events`).
         """
         now = self.clock.now_ms()
-        lagging_mark = self.has("mark-lags-index")
+        lagging_mark = self._mark_lags
         self._settling = True
+        found_nothing = False
         try:
             for _ in range(100):
-                dirty, self._dirty = self._dirty, set()
-                if not lagging_mark:
-                    for symbol in sorted(dirty):
-                        state = self.prices[symbol]
-                        state.publish_mark(
-                            state.compute_mark(now, mark_is_last=self.has("mark-is-last")), now
-                        )
+                if self._dirty:
+                    dirty, self._dirty = self._dirty, set()
+                    if not lagging_mark:
+                        for symbol in sorted(dirty):
+                            state = self.prices[symbol]
+                            state.publish_mark(
+                                state.compute_mark(now, mark_is_last=self._mark_is_last), now
+                            )
                 if not self._scan():
+                    found_nothing = True
                     break
         finally:
             self._settling = False
+        if self._in_update:
+            self.quiet.scanned(found_nothing)
+        else:
+            self.quiet.scanned(False)  # a request's settle: quiet runs wait for an update's
         if self.events.active:
             self.publisher.flush()
 
@@ -301,7 +371,7 @@ class Engine:
     def risk_price(self, symbol: str) -> Decimal:
         """The price unrealized PnL and margin use: the mark (last under ``upnl-on-last``)."""
         state = self.prices[symbol]
-        return state.last_price if self.has("upnl-on-last") else state.mark
+        return state.last_price if self._upnl_on_last else state.mark
 
     def set_price_path(self, symbol: str, path: PricePath) -> None:
         self.instrument(symbol)
@@ -326,53 +396,59 @@ class Engine:
         client_id: str | None = None,
         liquidation: bool = False,
     ) -> OrderRecord:
-        order_id = self._next_order_id()
+        self._order_seq = order_id = self._order_seq + 1
         now = self.clock.now_ms()
+        client_order_id = client_id or f"sim-{order_id}"
         rec = OrderRecord(
-            order_id=order_id,
-            client_order_id=client_id or f"sim-{order_id}",
-            account_id=acct.account_id,
-            symbol=symbol,
-            side=side.value,
-            type=type_.value,
-            time_in_force=tif.value if tif else None,
-            price=price,
-            orig_qty=qty,
-            reduce_only=reduce_only,
-            time_ms=now,
-            update_time_ms=now,
-            liquidation=liquidation,
+            order_id,
+            client_order_id,
+            acct.account_id,
+            symbol,
+            _VALUES[side],
+            _VALUES[type_],
+            _VALUES[tif] if tif else None,
+            price,
+            qty,
+            reduce_only,
+            now,
+            ZERO,
+            ZERO,
+            "NEW",
+            now,
+            liquidation,
+            account=acct,
         )
         acct.orders[order_id] = rec
-        acct.client_ids[rec.client_order_id] = order_id
+        acct.client_ids[client_order_id] = order_id
         return rec
 
     def place_order(self, account_id: str, req: OrderRequest) -> OrderRecord:
         acct = self.accounts[account_id]
-        inst = self.instrument(req.symbol)
-        book = self.books[req.symbol]
+        symbol = req.symbol
+        inst = self.instruments.get(symbol)
+        if inst is None:
+            raise Rejected(-1121, "Invalid symbol.")
+        book = self.books[symbol]
         price, qty = validate_order(
             inst,
             req,
-            reference_price=self.mark(req.symbol),
-            round_price=self.has("price-rounded-to-tick"),
-            round_qty=self.has("qty-rounded-to-step"),
-            min_notional_inclusive=self.has("min-notional-off-by-one"),
+            reference_price=self.prices[symbol].mark,
+            round_price=self._round_price,
+            round_qty=self._round_qty,
+            min_notional_inclusive=self._min_notional_inclusive,
         )
         cid = req.client_order_id
-        if (
-            cid is not None
-            and cid in acct.client_ids
-            and not self.has("duplicate-client-id-accepted")
-        ):
+        if cid is not None and cid in acct.client_ids and not self._duplicate_cid:
             raise Rejected(-4116, "clientOrderId is duplicated")
-        reduce_only = req.reduce_only and not self.has("reduce-only-ignored")
-        pos = acct.positions.get(req.symbol)
-        pos_qty = pos.qty if pos else ZERO
-        if reduce_only and (pos_qty == 0 or (pos_qty > 0) == (req.side is Side.BUY)):
-            raise Rejected(-2022, "ReduceOnly Order is rejected.")
+        reduce_only = req.reduce_only and not self._reduce_only_ignored
+        pos_qty = ZERO
+        if reduce_only:
+            pos = acct.positions.get(symbol)
+            pos_qty = pos.qty if pos else ZERO
+            if pos_qty == 0 or (pos_qty > 0) == (req.side is Side.BUY):
+                raise Rejected(-2022, "ReduceOnly Order is rejected.")
         tif = req.time_in_force
-        post_only = tif is TimeInForce.GTX and not self.has("post-only-takes")
+        post_only = tif is TimeInForce.GTX and not self._post_only_takes
         if post_only and price is not None and book.crosses(req.side, price):
             raise Rejected(
                 -5022,
@@ -405,21 +481,35 @@ class Engine:
         if cid is not None and cid != rec.client_order_id:
             # duplicate-client-id-accepted: the venue keeps both orders under the same id.
             rec.client_order_id = cid
-        if self.events.active:
+        events = self.events.active
+        if events:
             self.publisher.order(acct, rec, ExecutionType.NEW)
-        self.match(acct, rec, price)
+        # An order that does not cross finds nothing to match: skip the walk.
+        if price is None or book.crosses(req.side, price):
+            self.match(acct, rec, price)
         remaining = rec.orig_qty - rec.executed_qty
         rests = req.type is OrderType.LIMIT and (
-            tif in (TimeInForce.GTC, TimeInForce.GTX)
-            or (tif is TimeInForce.IOC and self.has("ioc-remainder-rests"))
+            tif is TimeInForce.GTC
+            or tif is TimeInForce.GTX
+            or (tif is TimeInForce.IOC and self._ioc_rests)
         )
         if remaining > 0 and rests and rec.status != "EXPIRED":
             assert price is not None  # noqa: S101 - a LIMIT order has a price
-            book.add(RestingOrder(rec.order_id, acct.account_id, req.side, price, remaining))
+            book.add(
+                RestingOrder(
+                    rec.order_id,
+                    acct.account_id,
+                    req.side,
+                    price,
+                    remaining,
+                    rec.time_ms,
+                    not acct.exempt,
+                )
+            )
             rec.status = "PARTIALLY_FILLED" if rec.executed_qty else "NEW"
         elif remaining > 0:
             rec.status = "EXPIRED"
-        if rec.status == "EXPIRED" and self.events.active:
+        if events and rec.status == "EXPIRED":
             self.publisher.order(acct, rec, ExecutionType.EXPIRED)
         self.monitor.on_order(acct, rec)
         self.settle()
@@ -438,19 +528,19 @@ class Engine:
         increase = qty - reducing
         if increase <= 0:
             return
-        ref = price if price is not None else self.mark(symbol)
+        ref = price if price is not None else self.prices[symbol].mark
         # Isolated margin and the fee are taken at the fill prices: a sell fills at or above its
         # limit (from the best bid down) and a market buy walks the asks. Price the check at the
         # worst fill the book allows, or a fill can take more from the cross wallet than checked.
         ref = max(ref, self._worst_fill(acct, symbol, side, qty, price))
         projected = (abs(pos.qty) - reducing + increase) * ref
-        if projected > max_notional_for_leverage(inst.brackets, pos.leverage):
+        if projected > _max_notional(inst.brackets, pos.leverage):
             raise Rejected(-2027, "Exceeded the maximum allowable position at current leverage.")
         # The fill also debits the commission from the cross wallet: reserve it at the taker rate
         # (the worst case), or an isolated-only account can end with a negative cross wallet.
-        fee = qty * ref * self.config.instruments[symbol].fees.taker
+        fee = qty * ref * self._fees[symbol].taker
         required = increase * ref / pos.leverage + fee
-        if self.ledger.available_balance(acct) < required:
+        if not self.ledger.available_at_least(acct, required):
             raise Rejected(-2019, "Margin is insufficient.")
 
     def _worst_fill(
@@ -461,6 +551,8 @@ class Engine:
         if side is Side.SELL:
             bid = book.best_bid()
             return bid if bid is not None and (limit is None or bid >= limit) else ZERO
+        if limit is not None and not book.crosses(side, limit):
+            return ZERO  # nothing to walk
         worst, left = ZERO, qty
         for order in book.iter_matchable(side, limit):
             if order.account_id != acct.account_id:
@@ -472,7 +564,7 @@ class Engine:
     def match(self, acct: AccountState, rec: OrderRecord, limit: Decimal | None) -> None:
         """Take liquidity for ``rec`` up to ``limit``; self-trades expire the resting order."""
         book = self.books[rec.symbol]
-        side = Side(rec.side)
+        side = _SIDES[rec.side]
         for resting in book.iter_matchable(side, limit):
             remaining = rec.orig_qty - rec.executed_qty
             if remaining <= 0:
@@ -533,7 +625,7 @@ class Engine:
         self.apply_fill(*maker, price, qty, maker=True, trade_id=trade_id)
         self.apply_fill(*taker, price, qty, maker=False, trade_id=trade_id)
         self.prices[symbol].last_price = price
-        sold = taker[1].side == Side.SELL.value  # the taker sold: the buyer was the maker
+        sold = taker[1].side == "SELL"  # the taker sold: the buyer was the maker
         self.tape[symbol].append(PublicTrade(trade_id, self.clock.now_ms(), price, qty, sold))
         if self.events.active:
             self.publisher.trade(symbol, trade_id, price, qty, sold)
@@ -556,15 +648,15 @@ class Engine:
         trade_id: int,
     ) -> FillRecord:
         now = self.clock.now_ms()
-        side = Side(rec.side)
+        side = _SIDES[rec.side]
         rec.executed_qty += qty
         rec.cum_quote += price * qty
         rec.update_time_ms = now
         rec.status = "FILLED" if rec.executed_qty >= rec.orig_qty else "PARTIALLY_FILLED"
         commission = ZERO
         if not rec.liquidation:
-            fees = self.config.instruments[rec.symbol].fees
-            rate = fees.taker if (not maker or self.has("maker-charged-taker-fee")) else fees.maker
+            fees = self._fees[rec.symbol]
+            rate = fees.taker if (not maker or self._maker_taker_fee) else fees.maker
             commission = (qty * price * rate).quantize(self.quantum, rounding=ROUND_HALF_UP)
         pos = acct.position(rec.symbol, self.config.default_leverage)
         realized = self.ledger.update_position(acct, pos, side.sign * qty, price)
@@ -597,9 +689,10 @@ class Engine:
         self, account_id: str, symbol: str, order_id: int | None, client_id: str | None
     ) -> OrderRecord:
         acct = self.accounts[account_id]
-        self.instrument(symbol)
+        if symbol not in self.instruments:
+            raise Rejected(-1121, "Invalid symbol.")
         rec = self._find(acct, symbol, order_id, client_id)
-        if rec is None or rec.status not in ("NEW", "PARTIALLY_FILLED"):
+        if rec is None or rec.status not in OPEN_STATUSES:
             raise Rejected(-2011, "Unknown order sent.")
         self.books[symbol].remove(rec.order_id)
         rec.status = "CANCELED"
@@ -655,7 +748,11 @@ class Engine:
             raise Rejected(-2027, "Exceeded the maximum allowable position at current leverage.")
         previous = pos.leverage
         pos.leverage = leverage
-        if leverage < previous and not acct.exempt and self.ledger.available_balance(acct) < 0:
+        if (
+            leverage < previous
+            and not acct.exempt
+            and not self.ledger.available_at_least(acct, ZERO)
+        ):
             # Lower leverage raises the margin of open orders and cross positions (Binance -2028).
             pos.leverage = previous
             msg = "Leverage is smaller than permitted: insufficient margin balance."
@@ -672,10 +769,7 @@ class Engine:
         pos = acct.position(symbol, self.config.default_leverage)
         if pos.margin_mode is mode:
             raise Rejected(-4046, "No need to change margin type.")
-        if any(
-            r.symbol == symbol and r.status in ("NEW", "PARTIALLY_FILLED")
-            for r in acct.orders.values()
-        ):
+        if self._has_open_orders(acct, symbol):
             raise Rejected(-4047, "Margin type cannot be changed if there exists open orders.")
         if pos.qty != 0:
             raise Rejected(-4048, "Margin type cannot be changed if there exists position.")
@@ -683,6 +777,14 @@ class Engine:
         acct.margin_modes[symbol] = mode
         if self.events.active:
             self.publisher.config(account_id, symbol, margin_mode=mode)
+
+    def _has_open_orders(self, acct: AccountState, symbol: str) -> bool:
+        if not self.reference and not acct.exempt:
+            return acct.open_counts.get(symbol, 0) > 0  # kept by the order records
+        return any(
+            r.symbol == symbol and r.status in ("NEW", "PARTIALLY_FILLED")
+            for r in acct.orders.values()
+        )
 
     def add_isolated_margin(self, account_id: str, symbol: str, amount: Decimal) -> None:
         """Move margin between the cross wallet and an isolated position (Binance positionMargin).
@@ -699,7 +801,7 @@ class Engine:
             raise Rejected(
                 -1102, "Mandatory parameter 'amount' was not sent, was empty/null, or malformed."
             )
-        if amount > 0 and self.ledger.available_balance(acct) < amount:
+        if amount > 0 and not self.ledger.available_at_least(acct, amount):
             raise Rejected(-4050, "Cross balance insufficient.")
         if amount < 0:
             required = abs(pos.qty) * self.mark(symbol) / pos.leverage

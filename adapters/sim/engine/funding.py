@@ -174,6 +174,17 @@ class FundingEngine:
         sf.due = (funding_time, rate, premium, count)
         return True
 
+    def sample_times(self, start: int, end: int) -> list[int]:
+        """The update times in ``[start, end]`` that take a premium sample."""
+        first = -(-start // self._sample_ms) * self._sample_ms
+        return list(range(first, end + 1, self._sample_ms))
+
+    def add_samples(self, symbol: str, times: list[int]) -> None:
+        """The samples of ``times`` on an unchanged book and index (engine/quiet.py)."""
+        sf = self._symbols[symbol]
+        premium = self._premium(symbol, sf, self.engine.prices[symbol].index)
+        sf.samples.extend((t, premium) for t in times)
+
     def settle(self, symbol: str) -> None:
         """Pay the rate fixed at this update at the mark just published."""
         sf = self._symbols[symbol]

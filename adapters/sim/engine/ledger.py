@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 __all__ = ["Ledger", "MarginFigures"]
 
 ZERO = Decimal(0)
+# A bound on the relative error of one rounding at 28 digits, with a wide margin (it is 5e-28).
+_ROUNDING = Decimal("1e-26")
+_MANY = 10**6
+_ROUNDINGS = _MANY * _ROUNDING  # the bound for fewer than a million roundings
 
 
 class MarginFigures:
@@ -143,6 +147,45 @@ class Ledger:
             fig = self.figures(pos)
             available += fig.upnl - fig.initial_margin
         return available - self.open_order_margin(acct)
+
+    def available_at_least(self, acct: AccountState, amount: Decimal) -> bool:
+        """``available_balance(acct) >= amount``, mostly without walking the open orders.
+
+        The open orders' margin is taken from the account's exact open notional per symbol
+        (engine/accounts.py) divided by the symbol's leverage: it differs from the order-by-order
+        sum of :meth:`open_order_margin` only by the roundings of that sum (28 digits, at most
+        one per order and addition). When the comparison is decided by more than a bound on
+        those roundings, that is its answer; within it, the available balance is computed.
+        """
+        engine = self.engine
+        if engine.reference or acct.exempt:
+            return self.available_balance(acct) >= amount
+        available = acct.cross_wallet
+        prices = engine.prices
+        on_last = engine._upnl_on_last
+        for pos in acct.positions.values():
+            qty = pos.qty
+            if qty != 0 and pos.margin_mode is MarginMode.CROSS:
+                state = prices[pos.symbol]
+                price = state.last_price if on_last else state.mark  # engine.risk_price
+                available += qty * (price - pos.entry) - abs(qty * price) / pos.leverage
+        margin = ZERO
+        if acct.open_total:
+            default = engine.config.default_leverage
+            positions = acct.positions
+            for symbol, notional in acct.open_notional.items():
+                if notional:
+                    held = positions.get(symbol)
+                    margin += notional / (held.leverage if held else default)
+        room = available - margin - amount
+        roundings = acct.open_total + len(acct.open_notional) + 10
+        scale = abs(available) + margin + abs(amount)
+        bound = scale * (_ROUNDINGS if roundings < _MANY else roundings * _ROUNDING)
+        if room > bound:
+            return True
+        if room < -bound:
+            return False
+        return self.available_balance(acct) >= amount
 
     def liquidation_price(self, acct: AccountState, pos: PositionState) -> Decimal | None:
         """The liquidation price the venue reports for ``pos`` (its own formula, §6)."""

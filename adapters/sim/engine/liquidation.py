@@ -67,6 +67,45 @@ class LiquidationEngine:
         self.engine = engine
         self.executor = Executor(engine)
         self._last_slice_ms: dict[str, int] = {}
+        # What the trigger read at the last scan that found nothing (None: rescan).
+        self._clean: tuple[object, ...] | None = None
+
+    def _inputs(self) -> tuple[object, ...]:
+        """What the trigger rule reads, by version or identity: wallets and positions (the
+        index's watch), the tier tables, the accounts and the marks (a published mark is a new
+        object; the tuple holds them, so an identity cannot be reused)."""
+        engine = self.engine
+        index = engine.trigger_index
+        instruments = engine.instruments
+        return (
+            index.watch.version,
+            instruments,
+            getattr(instruments, "version", None),
+            len(engine.accounts) + len(index.pending),
+            tuple([state.mark for state in engine.prices.values()]),
+        )
+
+    def _unchanged(self) -> bool:
+        clean = self._clean
+        if clean is None:
+            return False
+        engine = self.engine
+        index = engine.trigger_index
+        instruments = engine.instruments
+        if (
+            clean[0] != index.watch.version
+            or clean[1] is not instruments
+            or clean[2] is None
+            or clean[2] != instruments.version
+            or clean[3] != len(engine.accounts) + len(index.pending)
+        ):
+            return False
+        marks = clean[4]
+        assert isinstance(marks, tuple)  # noqa: S101 - built by _inputs
+        for state, mark in zip(engine.prices.values(), marks, strict=True):
+            if state.mark is not mark:
+                return False
+        return True
 
     @property
     def records(self) -> list[LiquidationRecord]:
@@ -85,12 +124,48 @@ class LiquidationEngine:
 
     # ------------------------------------------------------------------ scan
     def scan(self) -> int:
-        """One liquidation step for every account at or below maintenance; returns how many."""
+        """One liquidation step for every account at or below maintenance; returns how many.
+
+        Accounts are evaluated in account-table order: all of them (:meth:`linear_steps`), or only
+        the candidates of the trigger index (engine/liqindex.py), which yields the same steps.
+        """
+        engine = self.engine
+        index = engine.trigger_index
+        if index.active:
+            if self._unchanged():
+                return 0  # nothing the trigger reads changed since a scan found nothing
+            candidates = index.candidates()
+            steps = self.evaluate(candidates)
+            # Candidates left standing get bands around today's marks (a bucket is re-keyed
+            # anyway when a step changes it).
+            index.rebase(candidates)
+        else:
+            steps = self.linear_steps()
+        # Liquidation-engine latency (engine/cascade.py): only crossings that are due act now.
+        steps = engine.liquidation_latency.admit(steps)
+        if not steps:
+            latency = engine.liquidation_latency
+            self._clean = self._inputs() if index.active and latency.idle else None
+            return 0
+        self._clean = None
+        for step in steps:
+            engine.cancel_all(
+                step.account.account_id, step.position.symbol if step.isolated else None
+            )
+        self.executor.run(steps)
+        return len(steps)
+
+    def linear_steps(self) -> list[Step]:
+        """The steps of a scan over every account (the reference the index must match)."""
+        return self.evaluate(list(self.engine.accounts.values()))
+
+    def evaluate(self, accounts: list[AccountState]) -> list[Step]:
+        """The steps due for ``accounts`` (in that order), by the trigger rule of the module."""
         engine = self.engine
         # The maintenance-halved-in-trigger defect compares with half the maintenance margin.
         factor = Decimal("0.5") if engine.has("maintenance-halved-in-trigger") else Decimal(1)
         steps: list[Step] = []
-        for acct in list(engine.accounts.values()):
+        for acct in accounts:
             if acct.exempt:
                 continue
             for pos in acct.open_positions():
@@ -131,16 +206,7 @@ class LiquidationEngine:
                 steps.append(
                     self._plan(acct, largest, price, equity, total_mm, others, isolated=False)
                 )
-        # Liquidation-engine latency (engine/cascade.py): only crossings that are due act now.
-        steps = engine.liquidation_latency.admit(steps)
-        if not steps:
-            return 0
-        for step in steps:
-            engine.cancel_all(
-                step.account.account_id, step.position.symbol if step.isolated else None
-            )
-        self.executor.run(steps)
-        return len(steps)
+        return steps
 
     # ------------------------------------------------------------------ sizing
     def _plan(

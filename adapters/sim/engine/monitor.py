@@ -40,7 +40,8 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter, deque
-from decimal import ROUND_DOWN, Decimal
+from collections.abc import Iterable
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_DOWN, Context, Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -74,6 +75,9 @@ __all__ = [
 
 ZERO = Decimal(0)
 BPS = Decimal(10_000)
+# Book totals are summed exactly (no rounding at any size).
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
+_ADD, _SUB, _MUL = _EXACT.add, _EXACT.subtract, _EXACT.multiply
 RATIO_PLACES = Decimal("0.000001")  # statistics are published rounded down to 6 places
 CENTS = Decimal("0.01")  # notionals in evidence, rounded down
 
@@ -115,24 +119,52 @@ def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal:
     return (numerator / max(denominator, Decimal(1))).quantize(RATIO_PLACES, ROUND_DOWN)
 
 
-class _Window:
-    """Times in ``(now - length, now]``, oldest first; pruning is amortized O(1)."""
+_Key = tuple[str, str]  # (account id, symbol)
 
-    __slots__ = ("length", "times")
+
+class _Windows:
+    """Per key, the times of its events in ``(now - length, now]``, oldest first.
+
+    One queue of every event in time order prunes them all (amortized O(1) per event), so only
+    keys with an event inside the window take memory: a venue with many accounts keeps the
+    windows of the ones active in the last seconds.
+    """
+
+    __slots__ = ("events", "length", "times")
 
     def __init__(self, length: int) -> None:
         self.length = length
-        self.times: deque[int] = deque()
+        self.events: deque[tuple[int, _Key]] = deque()
+        self.times: dict[_Key, deque[int]] = {}
 
-    def add(self, now: int) -> int:
-        self.times.append(now)
-        return self.count(now)
-
-    def count(self, now: int) -> int:
-        times = self.times
-        while times and times[0] <= now - self.length:
+    def _prune(self, now: int) -> None:
+        events = self.events
+        cutoff = now - self.length
+        while events and events[0][0] <= cutoff:
+            key = events.popleft()[1]
+            times = self.times[key]
             times.popleft()
+            if not times:
+                del self.times[key]
+
+    def add(self, key: _Key, now: int) -> int:
+        """Record an event of ``key`` at ``now``; how many ``key`` has in the window."""
+        self._prune(now)
+        self.events.append((now, key))
+        times = self.times.get(key)
+        if times is None:
+            times = self.times[key] = deque()
+        times.append(now)
         return len(times)
+
+    def count(self, key: _Key, now: int) -> int:
+        self._prune(now)
+        times = self.times.get(key)
+        return len(times) if times else 0
+
+    def first(self, key: _Key) -> int:
+        """The oldest time of ``key`` in the window (it has one)."""
+        return self.times[key][0]
 
 
 class _Distinct:
@@ -162,8 +194,8 @@ class Monitor:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.alerts: list[Alert] = []
-        self._cancels: dict[tuple[str, str], _Window] = {}
-        self._adds: dict[tuple[str, str], _Window] = {}
+        self._cancels = _Windows(CANCEL_WINDOW_MS)
+        self._adds = _Windows(CANCEL_WINDOW_MS)
         # leverage-window-too-short: the window in seconds read as milliseconds.
         short = engine.has("leverage-window-too-short")
         self._leverage_window_ms = LEVERAGE_WINDOW_MS // 1000 if short else LEVERAGE_WINDOW_MS
@@ -172,6 +204,12 @@ class Monitor:
         self._disarmed: set[tuple[str, ...]] = set()
         self._cascade_fired: set[tuple[str, int]] = set()  # (symbol, sign) disarmed
         self._cascade_at: int | None = None  # when cascade-risk was last evaluated
+        # The thin-book test may read the book's level totals, which class an order by its
+        # placement time: not when a defect rewrites that time afterwards.
+        self._level_totals = not engine.has("transact-time-at-receipt")
+        self._blind_to_cancels = engine.has("monitor-blind-to-cancels")
+        self._counts_new = engine.has("thin-book-counts-new-orders")
+        self._edges: dict[str, tuple[Decimal, Decimal, Decimal]] = {}  # symbol -> mark, edges
 
     # ------------------------------------------------------------------ alerts
     def since(self, since_ms: int | None = None) -> list[Alert]:
@@ -214,36 +252,28 @@ class Monitor:
         """An order was placed (after matching; it may rest on the book)."""
         if acct.exempt:
             return
-        key = (acct.account_id, rec.symbol)
-        window = self._adds.get(key)
-        if window is None:
-            window = self._adds[key] = _Window(CANCEL_WINDOW_MS)
-        window.add(self.engine.clock.now_ms())
+        self._adds.add((acct.account_id, rec.symbol), self.engine.clock.now_ms())
         resting = self.engine.books[rec.symbol].get(rec.order_id)
         if resting is not None:
             self._thin_book(rec.symbol, resting.side, resting.price)
 
     def on_cancel(self, acct: AccountState, rec: OrderRecord, *, forced: bool) -> None:
         """An order was cancelled; ``forced``: by the liquidation engine, not by the account."""
-        if forced or acct.exempt or self.engine.has("monitor-blind-to-cancels"):
+        if forced or acct.exempt or self._blind_to_cancels:
             return
         now = self.engine.clock.now_ms()
         key = (acct.account_id, rec.symbol)
-        window = self._cancels.get(key)
-        if window is None:
-            window = self._cancels[key] = _Window(CANCEL_WINDOW_MS)
-        count = window.add(now)
+        count = self._cancels.add(key, now)
         alert_key = (CANCEL_BURST, *key)
         if count < CANCEL_BURST_COUNT:
             self._rearm(alert_key)
             return
-        adds = self._adds.get(key)
-        added = adds.count(now) if adds is not None else 0
+        added = self._adds.count(key, now)
         evidence = {
             "cancels": str(count),
             "adds": str(added),
             "window_ms": str(CANCEL_WINDOW_MS),
-            "first_cancel_ms": str(window.times[0]),
+            "first_cancel_ms": str(self._cancels.first(key)),
         }
         self._fire(
             alert_key,
@@ -287,9 +317,23 @@ class Monitor:
     def _thin_book(self, symbol: str, side: Side, price: Decimal) -> None:
         engine = self.engine
         mark = engine.prices[symbol].mark
-        edge = mark * (1 - side.sign * CLUSTER_BAND_BPS / BPS)
+        edges = self._edges.get(symbol)
+        if edges is None or edges[0] is not mark:  # the band's edges, once per mark
+            edges = self._edges[symbol] = (
+                mark,
+                mark * (1 - Side.BUY.sign * CLUSTER_BAND_BPS / BPS),
+                mark * (1 - Side.SELL.sign * CLUSTER_BAND_BPS / BPS),
+            )
+        edge = edges[1] if side is Side.BUY else edges[2]
         if (price < edge) if side is Side.BUY else (price > edge):
             return  # outside the band: the band's figures did not change
+        if self._level_totals and not engine.reference:
+            fires = self._thin_book_fires(symbol, side, edge)
+            if fires is False:
+                self._disarmed.discard((THIN_BOOK_CLUSTER, symbol, side.value))
+                return
+            # It fires (or a total is too long to be sure): the order-by-order walk decides
+            # and writes the evidence.
         now = engine.clock.now_ms()
         new = base = ZERO
         owners: dict[str, Decimal] = {}
@@ -324,6 +368,41 @@ class Monitor:
         }
         self._fire(alert_key, THIN_BOOK_CLUSTER, symbol, None, share, CLUSTER_SHARE, evidence)
 
+    def _thin_book_fires(self, symbol: str, side: Side, edge: Decimal) -> bool | None:
+        """The thin-book verdict from the book's level totals (None: not sure, walk the orders).
+
+        The walk sums ``price x remaining`` order by order at 28 digits; here the same sums are
+        taken level by level, exactly. Summing stops once the judged depth reaches the
+        threshold (it only grows: the verdict is "below"); otherwise the exact totals equal the
+        walk's whenever they fit in 28 digits, and the verdict is the walk's.
+        """
+        engine = self.engine
+        book = engine.books[symbol]
+        counts_new = self._counts_new
+        if not counts_new:
+            floor = book.old_floor(side, edge)
+            if floor is not None and floor >= THIN_DEPTH:
+                return False  # old depth alone is past the threshold (book.old_floor)
+        book.age(engine.clock.now_ms() - CLUSTER_WINDOW_MS)
+        new = base = ZERO
+        for price, level in book.band(side, edge):
+            young = level.young_qty
+            old = _SUB(level.qty, young)
+            if old:
+                base = _ADD(base, _MUL(price, old))
+            if young:
+                new = _ADD(new, _MUL(price, young))
+            if counts_new:
+                if _ADD(base, new) >= THIN_DEPTH:
+                    return False
+            elif base >= THIN_DEPTH:
+                book.set_old_floor(side, price, base)
+                return False
+        depth = _ADD(new, base)
+        if max(len(x.as_tuple().digits) for x in (new, base, depth)) > 28:
+            return None
+        return _ratio(new, depth) >= CLUSTER_SHARE
+
     # ------------------------------------------------------------------ per update
     def on_update(self) -> None:
         """The cascade early warning, every ``CASCADE_EVERY_MS`` of updates (module docstring)."""
@@ -339,6 +418,20 @@ class Monitor:
         for key in [k for k in self._cascade_fired if k not in at_risk]:
             self._cascade_fired.discard(key)
             self._rearm((CASCADE_RISK, key[0], _label(key[1])))
+        self.engine.quiet.evaluated()
+
+    def evaluation_times(self, start: int, end: int, interval: int) -> list[int]:
+        """The update times in ``[start, end]`` (on the ``interval`` grid) at which
+        :meth:`on_update` would evaluate the early warning, as of now."""
+        at = self._cascade_at
+        step = -(-CASCADE_EVERY_MS // interval) * interval
+        first = start if at is None else max(start, at + CASCADE_EVERY_MS)
+        first = start + -(-(first - start) // interval) * interval
+        return list(range(first, end + 1, step)) if first <= end else []
+
+    def evaluated_at(self, time_ms: int) -> None:
+        """Record an evaluation that repeated the last one at ``time_ms`` (engine/quiet.py)."""
+        self._cascade_at = time_ms
 
     def _cascade(self, symbol: str, sign: int, notional: Decimal, positions: int) -> None:
         engine = self.engine
@@ -371,11 +464,25 @@ class Monitor:
         self._fire(alert_key, CASCADE_RISK, symbol, None, ratio, CASCADE_RATIO, evidence)
 
     def at_risk(self) -> dict[tuple[str, int], tuple[Decimal, int]]:
-        """(symbol, side) -> notional and count of positions the band's move would liquidate."""
+        """(symbol, side) -> notional and count of positions the band's move would liquidate.
+
+        Accounts are visited in account-table order: every account, or only the trigger index's
+        candidates for a move of the band (engine/liqindex.py), which finds the same positions.
+        """
+        engine = self.engine
+        index = engine.trigger_index
+        if index.active:
+            return self.at_risk_of(index.candidates(CASCADE_BAND_BPS / BPS))
+        return self.at_risk_of(engine.accounts.values())
+
+    def at_risk_of(
+        self, accounts: Iterable[AccountState]
+    ) -> dict[tuple[str, int], tuple[Decimal, int]]:
+        """:meth:`at_risk` over ``accounts`` only (in that order)."""
         engine = self.engine
         out: dict[tuple[str, int], tuple[Decimal, int]] = {}
         shift = CASCADE_BAND_BPS / BPS
-        for acct in engine.accounts.values():
+        for acct in accounts:
             if acct.exempt or not acct.positions:
                 continue
             cross: list[PositionState] = []

@@ -7,7 +7,8 @@ Every failure raises :class:`~harness.errors.Rejected` with the venue's code and
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Decimal
+from collections.abc import Callable
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from harness.errors import Rejected
 from harness.model import Instrument, OrderRequest, OrderType
@@ -29,6 +30,41 @@ def _precision(step: Decimal) -> int:
     return max(-exponent, 0) if isinstance(exponent, int) else 0
 
 
+class _Filters:
+    """What the fast path of :func:`validate_order` needs of an instrument, computed once."""
+
+    __slots__ = ("inst", "price_on_tick_is_precise", "qty_on_step_is_precise")
+
+    def __init__(self, inst: Instrument) -> None:
+        self.inst = inst
+        # A multiple of the step above the minimum has no more decimals than the two of them:
+        # when both fit the published precision, a quantity on its step can never exceed it.
+        self.qty_on_step_is_precise = max(
+            decimals_of(inst.min_qty), decimals_of(inst.step_size)
+        ) <= _precision(inst.step_size)
+        self.price_on_tick_is_precise = max(
+            decimals_of(inst.min_price), decimals_of(inst.tick_size)
+        ) <= _precision(inst.tick_size)
+
+
+_FILTERS: dict[int, _Filters] = {}
+
+
+def _on_grid(test: Callable[[Decimal], bool], value: Decimal) -> bool | None:
+    """``test(value)``, or None when the remainder cannot be computed at 28 digits."""
+    try:
+        return test(value)
+    except InvalidOperation:
+        return None
+
+
+def _filters(inst: Instrument) -> _Filters:
+    found = _FILTERS.get(id(inst))
+    if found is None or found.inst is not inst:
+        found = _FILTERS[id(inst)] = _Filters(inst)
+    return found
+
+
 def validate_order(
     inst: Instrument,
     req: OrderRequest,
@@ -44,19 +80,25 @@ def validate_order(
     The ``round_*`` and ``min_notional_inclusive`` flags are the named defects
     ``price-rounded-to-tick``, ``qty-rounded-to-step`` and ``min-notional-off-by-one``.
     """
+    filters = _filters(inst)
     qty = req.quantity
     if qty <= 0:
         raise Rejected(-4003, "Quantity less than zero.")
     if round_qty:
         qty = (qty / inst.step_size).to_integral_value(rounding=ROUND_HALF_UP) * inst.step_size
-    if decimals_of(qty) > _precision(inst.step_size):
+    max_qty = inst.market_max_qty if req.type is OrderType.MARKET else inst.max_qty
+    # In range and on its step (a precise step): the precision check cannot fail (_Filters),
+    # and the step test is the one the checks below would make anyway.
+    on_step = None
+    if filters.qty_on_step_is_precise and inst.min_qty <= qty <= max_qty:
+        on_step = _on_grid(inst.on_step, qty)
+    if not on_step and decimals_of(qty) > _precision(inst.step_size):
         raise Rejected(-1111, "Precision is over the maximum defined for this asset.")
     if qty < inst.min_qty:
         raise Rejected(-4004, "Quantity less than min quantity.")
-    max_qty = inst.market_max_qty if req.type is OrderType.MARKET else inst.max_qty
     if qty > max_qty:
         raise Rejected(-4005, "Quantity greater than max quantity.")
-    if not inst.on_step(qty):
+    if not (inst.on_step(qty) if on_step is None else on_step):
         raise Rejected(-4023, "Qty not increased by step size.")
 
     price = req.price
@@ -71,13 +113,16 @@ def validate_order(
                 )
                 * inst.tick_size
             )
-        if decimals_of(price) > _precision(inst.tick_size):
+        on_tick = None
+        if filters.price_on_tick_is_precise and inst.min_price <= price <= inst.max_price:
+            on_tick = _on_grid(inst.on_tick, price)
+        if not on_tick and decimals_of(price) > _precision(inst.tick_size):
             raise Rejected(-1111, "Precision is over the maximum defined for this asset.")
         if price < inst.min_price:
             raise Rejected(-4013, "Price less than min price.")
         if price > inst.max_price:
             raise Rejected(-4002, "Price greater than max price.")
-        if not inst.on_tick(price):
+        if not (inst.on_tick(price) if on_tick is None else on_tick):
             raise Rejected(-4014, "Price not increased by tick size.")
 
     if not req.reduce_only:

@@ -19,6 +19,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
+from itertools import repeat
 
 from harness.model import PricePath
 
@@ -60,6 +61,9 @@ class PriceState:
     p2: Decimal = Decimal(0)
     mark_time_ms: int = 0
     history: list[tuple[int, Decimal, Decimal, Decimal]] = field(default_factory=list)
+    #: The basis window's mean, until it takes a sample (basis_samples changes through
+    #: sample_basis and extend_basis only).
+    ma_cache: Decimal | None = field(default=None, repr=False, compare=False)
 
     def round(self, value: Decimal) -> Decimal:
         return value.quantize(self.quantum, rounding=ROUND_HALF_EVEN)
@@ -98,30 +102,59 @@ class PriceState:
         weighted = sum((f.weight * f.price for f in used), Decimal(0))
         return self.round(weighted / total_weight)
 
+    def steady_feed_price(self, feed: Feed, base: Decimal) -> Decimal:
+        """The price :meth:`update_feeds` gives a live feed when the noise is zero."""
+        return self.round(base * (1 + feed.offset))
+
+    def next_basis_sample(
+        self, best_bid: Decimal | None, best_ask: Decimal | None
+    ) -> Decimal | None:
+        """The sample :meth:`sample_basis` would take (None: it would take none)."""
+        if best_bid is None or best_ask is None:
+            return self.basis_samples[-1] if self.basis_samples else None
+        return (best_bid + best_ask) / 2 - self.index
+
     def sample_basis(self, best_bid: Decimal | None, best_ask: Decimal | None) -> None:
         """One basis sample per update; an empty side repeats the previous sample."""
+        self.ma_cache = None
         if best_bid is None or best_ask is None:
             if self.basis_samples:
                 self.basis_samples.append(self.basis_samples[-1])
             return
         self.basis_samples.append((best_bid + best_ask) / 2 - self.index)
 
+    def extend_basis(self, sample: Decimal, count: int) -> None:
+        """``count`` samples of ``sample`` at once (engine/quiet.py)."""
+        self.ma_cache = None
+        samples = self.basis_samples
+        samples.extend(repeat(sample, min(count, samples.maxlen or count)))
+
     def ma_basis(self) -> Decimal:
-        if not self.basis_samples:
-            return Decimal(0)
-        return sum(self.basis_samples, Decimal(0)) / len(self.basis_samples)
+        """The mean of the basis window (kept until the window takes a sample: the mark is
+        recomputed after every trade, the window changes once per update)."""
+        cached = self.ma_cache
+        if cached is None:
+            samples = self.basis_samples
+            cached = sum(samples, Decimal(0)) / len(samples) if samples else Decimal(0)
+            self.ma_cache = cached
+        return cached
+
+    def mark_parts(
+        self, now_ms: int, *, mark_is_last: bool = False
+    ) -> tuple[Decimal, Decimal, Decimal]:
+        """``(P1, P2, mark)`` at ``now_ms`` from the current state (nothing is stored)."""
+        tau = Decimal(max(self.next_funding_ms - now_ms, 0))
+        p1 = self.index * (1 + self.last_funding_rate * tau / Decimal(self.funding_interval_ms))
+        p2 = self.index + self.ma_basis()
+        if mark_is_last:
+            return p1, p2, self.round(self.last_price)
+        low, high = min(p1, p2), max(p1, p2)
+        # median(a, b, c) == clamp(c, min(a, b), max(a, b))
+        return p1, p2, self.round(min(max(self.last_price, low), high))
 
     def compute_mark(self, now_ms: int, *, mark_is_last: bool = False) -> Decimal:
-        tau = Decimal(max(self.next_funding_ms - now_ms, 0))
-        self.p1 = self.index * (
-            1 + self.last_funding_rate * tau / Decimal(self.funding_interval_ms)
-        )
-        self.p2 = self.index + self.ma_basis()
-        if mark_is_last:
-            return self.round(self.last_price)
-        low, high = min(self.p1, self.p2), max(self.p1, self.p2)
-        # median(a, b, c) == clamp(c, min(a, b), max(a, b))
-        return self.round(min(max(self.last_price, low), high))
+        self.p1, self.p2, mark = self.mark_parts(now_ms, mark_is_last=mark_is_last)
+        return mark
 
     def publish_mark(self, mark: Decimal, now_ms: int) -> bool:
         """Store a new mark; returns True if it changed."""

@@ -1,0 +1,263 @@
+"""Target 2: the matching engine with full bookkeeping against a bare price-time book.
+
+A fixed stream of order actions is generated from a seed: 70 % limit adds around the mid (passive,
+up to 40 USDT from it), 25 % cancels of orders the stream added and has not cancelled yet (an
+order a marketable order filled meanwhile is cancelled as an unknown order on both sides), 5 %
+marketable orders (MARKET, 0.002 to 0.030 BTC). 100 trader accounts share it.
+
+* The engine runs it through :meth:`Engine.place_order` / :meth:`Engine.cancel_order`: order
+  filters, margin checks, matching with self-trade prevention, fees, positions and realized PnL on
+  every fill, the mark and the liquidation scan after every request, the anomaly monitor, and the
+  venue's update cycle (virtual time advances 100 ms every 100 actions: index, market-maker
+  quotes, basis and premium samples).
+* The bare book is written here: a ``SortedDict`` of price -> ``deque`` per side and a dict of id
+  -> order, ``Decimal`` prices and quantities, price-time matching, no accounts and no risk.
+
+Prints actions/s of both and the ratio (target >= 0.5), measured in the same run on the same
+stream. ``--actions N`` sets the stream length (default 1,000,000); ``--profile`` saves a cProfile
+of the engine's run to benchmarks/out/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import sys
+import time
+from collections import deque
+from decimal import Decimal
+
+from _common import Target, profiled, report
+from sortedcontainers import SortedDict
+
+from adapters.sim.config import SimConfig
+from adapters.sim.engine.exchange import Engine
+from harness.clock import VirtualClock
+from harness.errors import Rejected
+from harness.model import OrderRequest, OrderType, Side, TimeInForce
+
+SYMBOL = "BTCUSDT"
+MID = Decimal(60000)
+TICK = Decimal("0.1")
+STEP = Decimal("0.001")
+TRADERS = 100
+WALLET = Decimal(10**9)
+ADD, CANCEL, TAKE = 0, 1, 2
+TARGET_RATIO = 0.5
+
+# (kind, trader, key, side, price, qty): key numbers the stream's adds; a cancel names one.
+Action = tuple[int, int, int, Side, Decimal, Decimal]
+
+
+def make_stream(n: int, seed: int) -> list[Action]:
+    """The seeded stream of ``n`` actions (module docstring)."""
+    rng = random.Random(seed)
+    live: list[tuple[int, int]] = []  # (key, trader) added and not cancelled by the stream
+    out: list[Action] = []
+    prices = {k: MID - k * TICK for k in range(-400, 401)}
+    qtys = [q * STEP for q in range(51)]
+    keys = 0
+    for _ in range(n):
+        r = rng.random()
+        if r < 0.25 and live:
+            i = rng.randrange(len(live))
+            live[i], live[-1] = live[-1], live[i]
+            key, trader = live.pop()
+            out.append((CANCEL, trader, key, Side.BUY, MID, STEP))
+        elif r < 0.30:
+            side = Side.BUY if rng.random() < 0.5 else Side.SELL
+            out.append((TAKE, rng.randrange(TRADERS), -1, side, MID, qtys[rng.randint(2, 30)]))
+        else:
+            trader = rng.randrange(TRADERS)
+            k = rng.randint(1, 400)
+            side = Side.BUY if rng.random() < 0.5 else Side.SELL
+            price = prices[k] if side is Side.BUY else prices[-k]
+            out.append((ADD, trader, keys, side, price, qtys[rng.randint(2, 50)]))
+            live.append((keys, trader))
+            keys += 1
+    return out
+
+
+# ---------------------------------------------------------------------- the bare book
+class _Order:
+    __slots__ = ("id", "price", "qty", "side")
+
+    def __init__(self, id_: int, side: Side, price: Decimal, qty: Decimal) -> None:
+        self.id = id_
+        self.side = side
+        self.price = price
+        self.qty = qty
+
+
+class BareBook:
+    """Price-time priority, nothing else: the baseline."""
+
+    def __init__(self) -> None:
+        self.bids: SortedDict = SortedDict()  # -price -> deque
+        self.asks: SortedDict = SortedDict()  # price -> deque
+        self.orders: dict[int, _Order] = {}
+        self.fills = 0
+
+    def _take(self, side: Side, qty: Decimal, limit: Decimal | None) -> Decimal:
+        levels = self.asks if side is Side.BUY else self.bids
+        while qty > 0 and levels:
+            key, queue = levels.peekitem(0)
+            price = key if side is Side.BUY else -key
+            if limit is not None and (price > limit if side is Side.BUY else price < limit):
+                break
+            while qty > 0 and queue:
+                maker = queue[0]
+                fill = min(qty, maker.qty)
+                qty -= fill
+                maker.qty -= fill
+                self.fills += 1
+                if maker.qty == 0:
+                    queue.popleft()
+                    del self.orders[maker.id]
+            if not queue:
+                del levels[key]
+        return qty
+
+    def add(self, id_: int, side: Side, price: Decimal, qty: Decimal) -> None:
+        qty = self._take(side, qty, price)
+        if qty > 0:
+            order = _Order(id_, side, price, qty)
+            levels = self.bids if side is Side.BUY else self.asks
+            key = -price if side is Side.BUY else price
+            queue = levels.get(key)
+            if queue is None:
+                queue = levels[key] = deque()
+            queue.append(order)
+            self.orders[id_] = order
+
+    def cancel(self, id_: int) -> bool:
+        order = self.orders.pop(id_, None)
+        if order is None:
+            return False
+        levels = self.bids if order.side is Side.BUY else self.asks
+        key = -order.price if order.side is Side.BUY else order.price
+        queue = levels[key]
+        queue.remove(order)
+        if not queue:
+            del levels[key]
+        return True
+
+    def market(self, side: Side, qty: Decimal) -> None:
+        self._take(side, qty, None)
+
+
+def run_bare(stream: list[Action]) -> tuple[float, int]:
+    book = BareBook()
+    misses = 0
+    start = time.perf_counter()
+    for kind, _trader, key, side, price, qty in stream:
+        if kind == ADD:
+            book.add(key, side, price, qty)
+        elif kind == CANCEL:
+            if not book.cancel(key):
+                misses += 1
+        else:
+            book.market(side, qty)
+    return time.perf_counter() - start, misses
+
+
+# ---------------------------------------------------------------------- the engine
+def engine_inputs(stream: list[Action]) -> list[tuple[int, int, int, OrderRequest | None]]:
+    """The stream as the engine takes it: requests built before the clock starts."""
+    out: list[tuple[int, int, int, OrderRequest | None]] = []
+    for kind, trader, key, side, price, qty in stream:
+        if kind == ADD:
+            req = OrderRequest(
+                symbol=SYMBOL,
+                side=side,
+                type=OrderType.LIMIT,
+                quantity=qty,
+                price=price,
+                time_in_force=TimeInForce.GTC,
+            )
+        elif kind == TAKE:
+            req = OrderRequest(symbol=SYMBOL, side=side, type=OrderType.MARKET, quantity=qty)
+        else:
+            req = None
+        out.append((kind, trader, key, req))
+    return out
+
+
+def new_engine(seed: int) -> tuple[Engine, list[str]]:
+    engine = Engine(SimConfig(seed=seed), VirtualClock())
+    ids = [engine.create_account(WALLET, f"trader {i}").account_id for i in range(TRADERS)]
+    return engine, ids
+
+
+def run_engine(
+    engine: Engine, ids: list[str], inputs: list[tuple[int, int, int, OrderRequest | None]]
+) -> tuple[float, int]:
+    adds = sum(1 for a in inputs if a[0] == ADD)
+    order_ids = [0] * adds
+    place, cancel, advance = engine.place_order, engine.cancel_order, engine.clock.advance
+    misses = 0
+    start = time.perf_counter()
+    for i, (kind, trader, key, req) in enumerate(inputs):
+        if i % 100 == 0:
+            advance(100)
+        if kind == ADD:
+            assert req is not None  # noqa: S101 - built for every add
+            order_ids[key] = place(ids[trader], req).order_id
+        elif kind == CANCEL:
+            try:
+                cancel(ids[trader], SYMBOL, order_ids[key], None)
+            except Rejected:
+                misses += 1
+        else:
+            assert req is not None  # noqa: S101 - built for every take
+            place(ids[trader], req)
+    return time.perf_counter() - start, misses
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--actions", type=int, default=1_000_000, help="stream length")
+    parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument("--profile", action="store_true", help="cProfile the engine's run")
+    args = parser.parse_args(argv)
+
+    stream = make_stream(args.actions, args.seed)
+    inputs = engine_inputs(stream)
+    engine, ids = new_engine(args.seed)
+    gc.collect()
+    gc.disable()  # both sides run without the cyclic collector's pauses
+    try:
+        bare_s, bare_misses = run_bare(stream)
+        engine_s, engine_misses = profiled(
+            "matching", args.profile, lambda: run_engine(engine, ids, inputs)
+        )
+    finally:
+        gc.enable()
+    n = len(stream)
+    bare_rate, engine_rate = n / bare_s, n / engine_s
+    ratio = engine_rate / bare_rate
+    book = engine.books[SYMBOL]
+    fills = sum(len(engine.accounts[i].fills) for i in ids)
+    print(
+        f"stream: {n} actions (seed {args.seed}); cancels of filled orders: "
+        f"engine {engine_misses}, bare {bare_misses}; engine: {len(book)} resting, "
+        f"{fills} trader fills",
+        file=sys.stderr,
+    )
+    return report(
+        [
+            Target("bare book", f"{bare_rate:,.0f} actions/s", "baseline", None),
+            Target("engine", f"{engine_rate:,.0f} actions/s", "full bookkeeping", None),
+            Target(
+                "matching ratio",
+                f"{ratio:.2f}",
+                f">= {TARGET_RATIO}",
+                ratio >= TARGET_RATIO,
+            ),
+        ]
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
