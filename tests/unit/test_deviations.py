@@ -321,7 +321,7 @@ CHECKS = """
 from decimal import Decimal
 from harness.checks import check
 
-@check("ORD-981")
+@check("ORD-941")
 async def test_documented(venue, ctx):
     '''A comparison the test venue documents differently.
 
@@ -335,7 +335,7 @@ TEST_REGISTRY = """
 venue = "sim"
 
 [[deviation]]
-check = "ORD-981"
+check = "ORD-941"
 label = "fee of * @ *"
 rule = "This test venue charges a flat 0.01 more per fill."
 source = "https://example.invalid/fees ; test-only registry"
@@ -400,10 +400,10 @@ def test_a_registry_naming_an_unknown_check_stops_the_run_before_any_check(
     pytester: pytest.Pytester,
 ) -> None:
     registry = pytester.path / "registry.toml"
-    registry.write_text(TEST_REGISTRY.replace("ORD-981", "ORD-989"), encoding="utf-8")
+    registry.write_text(TEST_REGISTRY.replace("ORD-941", "ORD-949"), encoding="utf-8")
     result = _run(pytester, "--known-deviations", str(registry))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stdout.fnmatch_lines(["*entry 1 (ORD-989): unknown check ID 'ORD-989'*"])
+    result.stdout.fnmatch_lines(["*entry 1 (ORD-949): unknown check ID 'ORD-949'*"])
     result.assert_outcomes()
 
 
@@ -463,8 +463,8 @@ def _deviation_run(run_dir: Path) -> None:
         started_at="2025-01-01T00:00:00.000Z",
     )
     writer = ResultsWriter(run_dir, info)
-    record = {"check": "ORD-981", "source": "https://example.invalid/fees ; docs", "rule": "r"}
-    for check_id, status in (("ORD-981", Status.DEVIATION), ("ORD-982", Status.FAILED)):
+    record = {"check": "ORD-941", "source": "https://example.invalid/fees ; docs", "rule": "r"}
+    for check_id, status in (("ORD-941", Status.DEVIATION), ("ORD-942", Status.FAILED)):
         writer.write(
             CheckResult(
                 id=check_id,
@@ -489,7 +489,7 @@ def test_deviations_export_as_allure_known_issues_into_allure_results(tmp_path: 
     assert write_allure_known_issues(run_dir) == []  # no allure-results: nothing written
     allure = run_dir / "allure-results"
     allure.mkdir()
-    for n, check_id in enumerate(("ORD-981", "ORD-982")):
+    for n, check_id in enumerate(("ORD-941", "ORD-942")):
         (allure / f"{n}-result.json").write_text(
             json.dumps(
                 {
@@ -505,7 +505,7 @@ def test_deviations_export_as_allure_known_issues_into_allure_results(tmp_path: 
     (issue,) = json.loads((allure / ALLURE_KNOWN_ISSUES_FILE).read_text())
     assert issue["historyId"] == "h0"
     assert issue["issues"] == [
-        {"type": "issue", "name": "ORD-981: documented rule", "url": "https://example.invalid/fees"}
+        {"type": "issue", "name": "ORD-941: documented rule", "url": "https://example.invalid/fees"}
     ]
     assert "documented deviation" in issue["error"]["message"]
     assert issue["comment"].startswith("sim documents")
