@@ -655,7 +655,7 @@ def sim_frames(sim: SimVenue) -> list[tuple[EngineEvent, dict[str, Any]]]:
         (account, frames.account_update(account)),
         (call, frames.margin_call(call)),
         *((o, frames.order_trade_update(o, engine)) for o in order_updates(account_id)),
-        (config, frames.config_update(config, engine)),
+        (config, frames.config_update(config)),
     ]
 
 
@@ -668,14 +668,11 @@ def test_simulator_frames_convert_to_the_in_process_venues_events(sim: SimVenue)
 
 def test_a_simulator_margin_mode_frame_also_reports_the_current_leverage(sim: SimVenue) -> None:
     engine = sim.engine
-    event = ConfigUpdate(
-        account_id=sim.account().account_id,
-        symbol=BTC,
-        leverage=None,
-        margin_mode=MarginMode.ISOLATED,
-        time_ms=T0,
-    )
-    converted = convert(wire(frames.config_update(event, engine)))
+    published: list[EngineEvent] = []
+    engine.events.subscribe(published.append)
+    engine.set_margin_mode(sim.account().account_id, BTC, MarginMode.ISOLATED)
+    (event,) = [e for e in published if isinstance(e, ConfigUpdate)]
+    converted = convert(wire(frames.config_update(event)))
     assert isinstance(converted, ConfigEvent)
     assert converted.margin_mode is MarginMode.ISOLATED
     assert converted.leverage == engine.config.default_leverage  # "l" is on every frame

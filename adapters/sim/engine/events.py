@@ -257,7 +257,7 @@ class ConfigUpdate:
 
     account_id: str
     symbol: str
-    leverage: int | None
+    leverage: int  # in force after the change (Binance always sends ``ac.l``)
     margin_mode: MarginMode | None
     time_ms: int
 

@@ -208,13 +208,9 @@ class Publisher:
         """A leverage or margin-mode change; the event carries the leverage in force either way
         (Binance's ``ACCOUNT_CONFIG_UPDATE`` ``ac.l``)."""
         if leverage is None:
-            acct = self.engine.accounts[account_id]
-            pos = acct.positions.get(symbol)
-            leverage = (
-                pos.leverage
-                if pos is not None
-                else acct.leverages.get(symbol, self.engine.config.default_leverage)
-            )
+            from adapters.sim.engine.views import leverage_of  # views imports the engine
+
+            leverage = leverage_of(self.engine, self.engine.accounts[account_id], symbol)
         self.bus.publish(
             ConfigUpdate(
                 account_id=account_id,

@@ -193,7 +193,7 @@ class StreamHub:
             return self._memoized("user", lambda: frames.account_update(event))
         if isinstance(event, MarginCall):
             return self._memoized("user", lambda: frames.margin_call(event))
-        return self._memoized("user", lambda: frames.config_update(event, engine))
+        return self._memoized("user", lambda: frames.config_update(event))
 
     def market_payload(self, sub: StreamName, event: MarketEvent) -> tuple[str, Payload] | None:
         """``(kind, payload)`` of ``event`` on stream ``sub``, or None if the stream omits it."""

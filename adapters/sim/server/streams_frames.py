@@ -25,7 +25,7 @@ from adapters.sim.engine.events import (
     Trade,
 )
 from adapters.sim.engine.exchange import Engine
-from adapters.sim.engine.views import leverage_of, open_order_notional
+from adapters.sim.engine.views import open_order_notional
 from adapters.sim.server.wire import s
 from harness.model import MarginMode, Side
 
@@ -302,13 +302,9 @@ def margin_call(ev: MarginCall) -> dict[str, Any]:
     }
 
 
-def config_update(ev: ConfigUpdate, engine: Engine) -> dict[str, Any]:
+def config_update(ev: ConfigUpdate) -> dict[str, Any]:
     """``ACCOUNT_CONFIG_UPDATE`` ``ac: {s, l}``; a margin-mode change adds ``marginType``."""
-    acct = engine.accounts[ev.account_id]
-    ac: dict[str, Any] = {
-        "s": ev.symbol,
-        "l": ev.leverage if ev.leverage is not None else leverage_of(engine, acct, ev.symbol),
-    }
+    ac: dict[str, Any] = {"s": ev.symbol, "l": ev.leverage}
     if ev.margin_mode is not None:
         ac["marginType"] = "ISOLATED" if ev.margin_mode is MarginMode.ISOLATED else "CROSSED"
     return {"e": "ACCOUNT_CONFIG_UPDATE", "E": ev.time_ms, "T": ev.time_ms, "ac": ac}
