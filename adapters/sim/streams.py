@@ -171,7 +171,7 @@ class SimEventStream:
         self._reconnects = 0
         self._closed = False
         self._token: int | None = None
-        self._filter: FaultFilter = engine.stream_faults.filter()
+        self._filter: FaultFilter  # set by _connect: a new one per connection
         self._remove_drop = engine.stream_faults.on_drop(self._dropped)
         self._connect()
 
