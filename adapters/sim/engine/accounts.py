@@ -516,7 +516,7 @@ class AccountState:
         self.open_counts[symbol] -= 1
         self.open_total -= 1
         if not rec.reduce_only and rec.price:
-            self._open_notional_add(symbol, -rec.open_notional())
+            self._open_notional_add(symbol, _EXACT.minus(rec.open_notional()))
 
     def _open_notional_add(self, symbol: str, amount: Decimal) -> None:
         self.open_notional[symbol] = _EXACT.add(self.open_notional.get(symbol, ZERO), amount)

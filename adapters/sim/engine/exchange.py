@@ -32,6 +32,7 @@ from adapters.sim.engine.accounts import (
 from adapters.sim.engine.book import OrderBook, RestingOrder
 from adapters.sim.engine.concentration import ConcentrationMonitor
 from adapters.sim.engine.events import AccountReason, ExecutionType
+from adapters.sim.engine.instruments import Instruments, max_notional
 from adapters.sim.engine.ledger import Ledger
 from adapters.sim.engine.liqindex import TriggerIndex
 from adapters.sim.engine.monitor import Monitor
@@ -44,7 +45,6 @@ from adapters.sim.engine.stream_faults import StreamFaultState
 from harness.clock import VirtualClock
 from harness.errors import ConfigError, Rejected
 from harness.model import (
-    Bracket,
     IncomeType,
     Instrument,
     MarginMode,
@@ -55,7 +55,7 @@ from harness.model import (
     TimeInForce,
 )
 
-__all__ = ["Engine", "Instruments", "PublicTrade"]
+__all__ = ["Engine", "PublicTrade"]
 
 ZERO = Decimal(0)
 MARKET_MAKER = "market-maker"
@@ -66,26 +66,6 @@ TAPE_LENGTH = 10_000  # public trades kept per symbol (aggTrades, klines, 24hr t
 _SIDES = {side.value: side for side in Side}
 # Enum values as plain strings, looked up (an enum's .value is a Python-level descriptor).
 _VALUES: dict[object, str] = {m: m.value for e in (Side, OrderType, TimeInForce) for m in e}
-_MAX_NOTIONAL: dict[tuple[int, int], tuple[tuple[Bracket, ...], Decimal]] = {}
-
-
-def _max_notional(brackets: tuple[Bracket, ...], leverage: int) -> Decimal:
-    """:func:`max_notional_for_leverage`, remembered per tier table and leverage."""
-    key = (id(brackets), leverage)
-    found = _MAX_NOTIONAL.get(key)
-    if found is None or found[0] is not brackets:
-        found = _MAX_NOTIONAL[key] = (brackets, max_notional_for_leverage(brackets, leverage))
-    return found[1]
-
-
-class Instruments(dict[str, Instrument]):
-    """The engine's instruments by symbol; ``version`` counts the replacements of one."""
-
-    version = 0
-
-    def __setitem__(self, symbol: str, inst: Instrument) -> None:
-        super().__setitem__(symbol, inst)
-        self.version += 1
 
 
 class PublicTrade(NamedTuple):
@@ -396,6 +376,23 @@ class Engine:
         client_id: str | None = None,
         liquidation: bool = False,
     ) -> OrderRecord:
+        return self._record(
+            acct, symbol, side, type_, qty, price, tif, reduce_only, client_id, liquidation
+        )
+
+    def _record(
+        self,
+        acct: AccountState,
+        symbol: str,
+        side: Side,
+        type_: OrderType,
+        qty: Decimal,
+        price: Decimal | None,
+        tif: TimeInForce | None,
+        reduce_only: bool,
+        client_id: str | None,
+        liquidation: bool,
+    ) -> OrderRecord:
         self._order_seq = order_id = self._order_seq + 1
         now = self.clock.now_ms()
         client_order_id = client_id or f"sim-{order_id}"
@@ -465,18 +462,20 @@ class Engine:
                     "Due to the order could not be filled immediately, the FOK order has been "
                     "rejected.",
                 )
+        side = req.side
         if not reduce_only:
-            self._check_margin(acct, inst, req.side, qty, price)
-        rec = self.new_record(
+            self._check_margin(acct, inst, side, qty, price)
+        rec = self._record(
             acct,
-            symbol=req.symbol,
-            side=req.side,
-            type_=req.type,
-            qty=qty,
-            price=price,
-            tif=tif,
-            reduce_only=reduce_only,
-            client_id=cid if cid not in acct.client_ids else None,
+            symbol,
+            side,
+            req.type,
+            qty,
+            price,
+            tif,
+            reduce_only,
+            cid if cid not in acct.client_ids else None,
+            False,
         )
         if cid is not None and cid != rec.client_order_id:
             # duplicate-client-id-accepted: the venue keeps both orders under the same id.
@@ -485,9 +484,10 @@ class Engine:
         if events:
             self.publisher.order(acct, rec, ExecutionType.NEW)
         # An order that does not cross finds nothing to match: skip the walk.
-        if price is None or book.crosses(req.side, price):
+        if price is None or book.crosses(side, price):
             self.match(acct, rec, price)
-        remaining = rec.orig_qty - rec.executed_qty
+        executed = rec.executed_qty
+        remaining = qty - executed
         rests = req.type is OrderType.LIMIT and (
             tif is TimeInForce.GTC
             or tif is TimeInForce.GTX
@@ -499,14 +499,14 @@ class Engine:
                 RestingOrder(
                     rec.order_id,
                     acct.account_id,
-                    req.side,
+                    side,
                     price,
                     remaining,
                     rec.time_ms,
                     not acct.exempt,
                 )
             )
-            rec.status = "PARTIALLY_FILLED" if rec.executed_qty else "NEW"
+            rec.status = "PARTIALLY_FILLED" if executed else "NEW"
         elif remaining > 0:
             rec.status = "EXPIRED"
         if events and rec.status == "EXPIRED":
@@ -534,7 +534,7 @@ class Engine:
         # worst fill the book allows, or a fill can take more from the cross wallet than checked.
         ref = max(ref, self._worst_fill(acct, symbol, side, qty, price))
         projected = (abs(pos.qty) - reducing + increase) * ref
-        if projected > _max_notional(inst.brackets, pos.leverage):
+        if projected > max_notional(inst.brackets, pos.leverage):
             raise Rejected(-2027, "Exceeded the maximum allowable position at current leverage.")
         # The fill also debits the commission from the cross wallet: reserve it at the taker rate
         # (the worst case), or an isolated-only account can end with a negative cross wallet.

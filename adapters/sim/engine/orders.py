@@ -47,7 +47,9 @@ class _Filters:
         ) <= _precision(inst.tick_size)
 
 
+# id of an instrument -> its filters (which hold the instrument, so the id stays unique).
 _FILTERS: dict[int, _Filters] = {}
+_CACHE_SIZE = 1024
 
 
 def _on_grid(test: Callable[[Decimal], bool], value: Decimal) -> bool | None:
@@ -61,6 +63,8 @@ def _on_grid(test: Callable[[Decimal], bool], value: Decimal) -> bool | None:
 def _filters(inst: Instrument) -> _Filters:
     found = _FILTERS.get(id(inst))
     if found is None or found.inst is not inst:
+        if len(_FILTERS) > _CACHE_SIZE:  # instruments replaced many times: start over
+            _FILTERS.clear()
         found = _FILTERS[id(inst)] = _Filters(inst)
     return found
 
