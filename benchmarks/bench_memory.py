@@ -2,11 +2,12 @@
 
 Ten symbols (BTCUSDT, ETHUSDT and eight more on BTCUSDT's filters and brackets), the market maker
 quoting each; 100,000 accounts of 10,000 USDT each open positions with market orders through the
-engine (alternately long and short, 0.002 BTC-like / 0.05 ETH each): by default one position
-each, the symbols taken in turn (10,000 positions per symbol); ``--positions-per-account 10``
-gives every account a position in every symbol (1,000,000 positions). Each position comes with
-its order, fill and commission income, the trigger index's key and the mark history the trades
-make. Virtual time advances one second every 100 accounts (the market maker requotes).
+engine (alternately long and short, 0.002 BTC-like / 0.05 ETH each): by default every account
+holds a position in every one of the 10 symbols (1,000,000 positions: the target as the issue
+states it); ``--positions-per-account 1`` gives each account one position, the symbols taken in
+turn (10,000 positions per symbol). Each position comes with its order, fill and commission
+income, the trigger index's key and the mark history the trades make. Virtual time advances one
+second every 100 accounts (the market maker requotes).
 
 Prints the resident set size (current and peak, from the kernel, the interpreter included) and
 the bytes per account and per position; target: peak RSS < 1 GiB. ``--accounts`` sets the
@@ -70,7 +71,7 @@ def populate(engine: Engine, accounts: int, per_account: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=100_000)
-    parser.add_argument("--positions-per-account", type=int, default=1, choices=range(1, 11))
+    parser.add_argument("--positions-per-account", type=int, default=10, choices=range(1, 11))
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args(argv)

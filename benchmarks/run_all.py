@@ -24,6 +24,8 @@ BENCHMARKS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
     ("bench_liquidation_scan.py", (), ("--large", "10000")),
     ("bench_virtual_time.py", (), ("--hours", "48")),
     ("bench_memory.py", (), ("--accounts", "5000")),
+    ("bench_suite.py", (), ("--quick",)),
+    ("bench_http.py", (), ("--rounds", "1", "--duration", "2", "--no-shape")),
 )
 
 

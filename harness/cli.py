@@ -15,7 +15,14 @@ from harness.errors import PerpcheckError
 __all__ = ["main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: Commands defined here (and in harness.calculator): with one of them, the entry-point
+#: commands are not loaded (their imports would only slow the command down).
+BUILTIN_COMMANDS = frozenset({"run", "report", "compare", "venues", "defects", "scenarios", "calc"})
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command-line parser; given ``argv`` naming a built-in command, without the
+    entry-point commands (``perpcheck --help`` and unknown commands list them all)."""
     from harness import calculator, runner
 
     parser = argparse.ArgumentParser(
@@ -25,13 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    runner.register(sub)
+    builtin = argv is not None and len(argv) > 0 and argv[0] in BUILTIN_COMMANDS
+    runner.register(sub, plugin_commands=not builtin)
     calculator.register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     try:
         code: int = args.handler(args)

@@ -4,6 +4,9 @@ The JSONL writer (:mod:`harness.recording`) emits them; Allure results (:mod:`ha
 the console progress (:mod:`harness.progress`) are handlers. A plugin of your own can implement
 any of them (``def pytest_perpcheck_check_finished(item, result): ...``) to stream results
 elsewhere.
+
+Under pytest-xdist (:mod:`harness.distributed`) ``check_finished`` is called in the worker that
+ran the check; ``run_started`` and ``run_finished`` once, on the controller.
 """
 
 from __future__ import annotations

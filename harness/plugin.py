@@ -2,7 +2,8 @@
 
 Registered under the ``pytest11`` entry point, so it is active in every pytest run of an
 environment where perpcheck is installed; it does nothing (no report folder) unless checks
-declared with ``@check`` are collected. Heavy work lives in :mod:`harness.recording`.
+declared with ``@check`` are collected. Heavy work lives in :mod:`harness.recording` (and, for
+runs spread over pytest-xdist workers, :mod:`harness.distributed`).
 """
 
 from __future__ import annotations
@@ -144,11 +145,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.extra_keyword_matches.add(spec.area)
 
 
+@pytest.hookimpl(tryfirst=True)  # an xdist worker: its shard exists before it reports collection
 def pytest_collection_finish(session: pytest.Session) -> None:
-    specs = [s for s in map(_spec, session.items) if s is not None]
-    if specs:
-        session.config.stash[_SETTINGS].start(session.config, len(specs))
+    checks = []
+    for item in session.items:
+        spec = _spec(item)
+        if spec is not None:
+            checks.append((item.nodeid, spec.id, spec.area))
+    if checks:
+        session.config.stash[_SETTINGS].start(session.config, checks)
         _known_deviations(session.config, None)  # a bad registry file stops the run here
+
+
+# --------------------------------------------------------------------------- pytest-xdist
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Controller: every worker records into the run folder and with the seed chosen here."""
+    from harness.distributed import configure_node
+
+    configure_node(node.config.stash[_SETTINGS], node.workerinput)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    from harness.distributed import ControllerRecorder
+
+    settings = node.config.stash[_SETTINGS]
+    ControllerRecorder.start(settings, node.config, str(node.workerinput["workerid"]))
 
 
 @pytest.hookimpl(wrapper=True)
@@ -166,28 +189,39 @@ def pytest_runtest_makereport(
         # closed the item yet, so handlers of pytest_perpcheck_check_finished (Allure) can still
         # add to the test they are writing.
         if report.when == "teardown" and settings is not None and settings.recorder is not None:
-            settings.recorder.record(
+            result = settings.recorder.record(
                 item,
                 spec,
                 item.stash.get(_REPORTS, {}),
                 item.stash.get(_CTX, None),
                 item.stash.get(_CHECK_FAILED, False),
             )
+            if settings.worker is not None:  # for the xdist controller's count and progress
+                from harness.distributed import attach
+
+                attach(report, result)
     return report
 
 
+# Last: pytest tears the checks' fixtures down first (after Ctrl-C too, which is when the
+# ``account`` fixtures clean the venue up), and xdist has stopped its workers, so the run's
+# record is complete when it is written.
+@pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     settings = session.config.stash.get(_SETTINGS, None)
+    if settings is not None:
+        settings.record_uncleaned()  # accounts whose fixture teardown never ran
     if settings is not None and settings.recorder is not None:
         settings.recorder.finish(int(exitstatus))
-        from harness.report.known_issues import write_allure_known_issues
+        if settings.worker is None:  # the run's end is the controller's, not a worker's
+            from harness.report.known_issues import write_allure_known_issues
 
-        write_allure_known_issues(settings.recorder.run_dir)  # if the run has allure-results
+            write_allure_known_issues(settings.recorder.run_dir)  # if the run has allure-results
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     settings = config.stash.get(_SETTINGS, None)
-    if settings is not None and settings.recorder is not None:
+    if settings is not None and settings.recorder is not None and settings.worker is None:
         for line in settings.recorder.summary_lines():
             terminalreporter.write_line(line)
 
@@ -227,7 +261,10 @@ async def account(request: pytest.FixtureRequest, venue: Venue) -> AsyncIterator
 
     Orders carry the run's client-id prefix and are checked against the notional caps before
     they are sent; after the check, on a real venue (or with ``--cleanup``), the run's open orders
-    are cancelled and the positions it opened flattened, and what was cleaned is recorded.
+    are cancelled and the positions it opened flattened, and what was cleaned is recorded. That
+    holds when the run is interrupted (Ctrl-C) mid-check too: pytest tears the fixtures down
+    before the session ends, and an account whose teardown never ran is recorded as not cleaned
+    (:func:`pytest_sessionfinish`).
     """
     from harness.safety import SafeAccount
 
@@ -242,10 +279,17 @@ async def account(request: pytest.FixtureRequest, venue: Venue) -> AsyncIterator
         guard=settings.guard_for(venue),
         mark_of=mark_of,
     )
-    yield safe
     if settings.cleans(venue):
-        report = await safe.cleanup()
-        settings.record_cleanup(request.node.nodeid, report)
+        settings.live_accounts[request.node.nodeid] = venue.name
+    try:
+        yield safe
+    finally:  # also when the run is interrupted mid-check: pytest tears fixtures down then too
+        try:
+            if settings.cleans(venue):
+                report = await safe.cleanup()
+                settings.record_cleanup(request.node.nodeid, report)
+        finally:
+            settings.live_accounts.pop(request.node.nodeid, None)
 
 
 @pytest.fixture

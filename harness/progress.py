@@ -6,6 +6,10 @@ not a terminal, or ``CI`` is set, it prints one plain line per area as the area 
 logs stay readable. :func:`end_of_run_lines` is the table printed at the end of every run (also
 under plain ``pytest``): counts per area, then each failure with its first failed measurement and
 its ``Reproduce with:`` command, then skip reasons, then where the report is.
+
+Under pytest-xdist it runs on the controller, which collects nothing: the areas come from the
+run's selected checks (``harness.recording.SELECTED_CHECKS``, set before the run starts) and each
+result from the worker's teardown report (:mod:`harness.distributed`).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from harness.checks import AREAS, CheckSpec
+from harness.checks import AREAS
 from harness.results import CheckResult, Measurement, RunInfo, Status
 
 __all__ = ["ProgressReporter", "end_of_run_lines", "first_failure", "wants_live_display"]
@@ -151,11 +155,6 @@ class _Area:
         return sum(self.counts.values())
 
 
-def _spec_of(item: pytest.Item) -> CheckSpec | None:
-    spec = getattr(getattr(item, "function", None), "perpcheck_spec", None)
-    return spec if isinstance(spec, CheckSpec) else None
-
-
 class ProgressReporter:
     """Progress per area on the console; registered by ``perpcheck run`` (not with ``-v``).
 
@@ -170,22 +169,22 @@ class ProgressReporter:
         self._live_choice = live
         self._live = False
         self._areas: dict[str, _Area] = {}
-        self._by_nodeid: dict[str, CheckSpec] = {}
+        self._by_nodeid: dict[str, tuple[str, str]] = {}  # nodeid -> (check ID, area)
         self._tr: Any = None
         self._drawn = 0
         self._glyphs = ("#", "-")
 
     # -- pytest hooks ----------------------------------------------------------------------
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        for item in session.items:
-            spec = _spec_of(item)
-            if spec is None:
-                continue
-            self._by_nodeid[item.nodeid] = spec
-            self._areas.setdefault(spec.area, _Area(spec.area)).total += 1
+    def _select(self, config: pytest.Config) -> None:
+        """The areas and their sizes from the run's selected checks; the terminal."""
+        from harness.recording import SELECTED_CHECKS
+
+        self._areas = {}
+        for nodeid, check_id, area in config.stash.get(SELECTED_CHECKS, []):
+            self._by_nodeid[nodeid] = (check_id, area)
+            self._areas.setdefault(area, _Area(area)).total += 1
         self._areas = {a: self._areas[a] for a in _area_order(self._areas)}
-        self._tr = session.config.pluginmanager.getplugin("terminalreporter")
+        self._tr = config.pluginmanager.getplugin("terminalreporter")
         if self._tr is None:
             return
         isatty = bool(getattr(self._tr, "isatty", False))
@@ -204,6 +203,7 @@ class ProgressReporter:
     def pytest_perpcheck_run_started(
         self, config: pytest.Config, run_dir: Path, run: RunInfo
     ) -> None:
+        self._select(config)
         n = sum(a.total for a in self._areas.values())
         areas = len(self._areas)
         self._write_line(
@@ -213,14 +213,24 @@ class ProgressReporter:
         self._redraw()
 
     def pytest_runtest_logstart(self, nodeid: str, location: tuple[str, int | None, str]) -> None:
-        spec = self._by_nodeid.get(nodeid)
-        if spec is not None and spec.area in self._areas:
-            self._areas[spec.area].running = spec.id
+        check_id, area = self._by_nodeid.get(nodeid, ("", ""))
+        if check_id and area in self._areas:
+            self._areas[area].running = check_id
             self._redraw()
 
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        from harness.distributed import is_worker_report
+
+        finished = is_worker_report(report)  # xdist controller: a worker's check ended
+        if finished is not None:
+            self._finished(finished.area, finished.status)
+
     def pytest_perpcheck_check_finished(self, item: pytest.Item, result: CheckResult) -> None:
-        area = self._areas.setdefault(result.area, _Area(result.area, total=1))
-        area.counts[result.status.value] += 1
+        self._finished(result.area, result.status.value)
+
+    def _finished(self, name: str, status: str) -> None:
+        area = self._areas.setdefault(name, _Area(name, total=1))
+        area.counts[status] += 1
         area.running = ""
         if self._live:
             self._redraw()

@@ -3,6 +3,9 @@
 The recorder turns each finished check into a :class:`~harness.results.CheckResult`, hands it to
 the run's writers (``results.jsonl`` at once, flushed; the HTML report at the end) and keeps
 ``run.json`` current, so that a run killed at any point leaves a readable partial report.
+
+Under pytest-xdist each worker's recorder writes a shard of the one run folder the controller
+chose (:mod:`harness.distributed`); the controller keeps ``run.json`` and merges the shards.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -25,13 +28,29 @@ from harness.checks import CheckContext, CheckSpec
 from harness.clock import WallClock, iso_ms
 from harness.deviations import documented_deviation
 from harness.errors import ConfigError, PerpcheckError, VenueUnavailable
-from harness.results import CheckResult, ResultsWriter, RunInfo, Status
+from harness.results import CheckResult, ResultsWriter, RunInfo, ShardWriter, Status
 from harness.safety import CleanupReport, NotionalGuard, run_prefix
 from harness.venue import Capability, Venue, VenueConfig, available_venues, open_venue
 
-__all__ = ["Recorder", "RunSettings", "derive_seed", "preflight"]
+if TYPE_CHECKING:
+    from harness.distributed import ControllerRecorder
+
+__all__ = [
+    "SELECTED_CHECKS",
+    "Recorder",
+    "RunSettings",
+    "SelectedCheck",
+    "derive_seed",
+    "preflight",
+]
 
 _WALL = WallClock()
+
+#: A selected check: (pytest node id, check ID, area), in collection order.
+SelectedCheck = tuple[str, str, str]
+#: The run's selected checks, set before ``pytest_perpcheck_run_started`` (the progress display
+#: reads its areas from it; an xdist controller, which collects nothing, gets it from a shard).
+SELECTED_CHECKS = pytest.StashKey[list[SelectedCheck]]()
 
 
 def derive_seed(run_seed: int, check_id: str) -> int:
@@ -79,9 +98,12 @@ class RunSettings:
     cleanup: bool = False
     max_order_notional: Decimal | None = None
     max_run_notional: Decimal | None = None
-    recorder: Recorder | None = None
+    recorder: Recorder | ControllerRecorder | None = None
     _guard: NotionalGuard | None = None
     cleanups: list[dict[str, Any]] = field(default_factory=list)
+    run_dir: Path | None = None  # chosen up front: by an xdist controller for its workers
+    live_accounts: dict[str, str] = field(default_factory=dict)  # nodeid -> venue, not cleaned
+    worker: str | None = None  # the xdist worker id ("gw0") when this process is one
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> RunSettings:
@@ -114,7 +136,14 @@ class RunSettings:
             name: _decimal_option(config, f"perpcheck_{name}")
             for name in ("max_order_notional", "max_run_notional")
         }
+        from harness.distributed import from_controller
+
+        shared = from_controller(config)  # an xdist worker: the controller's seed and folder
+        if shared is not None:
+            seed = shared.seed
         return cls(
+            run_dir=shared.run_dir if shared is not None else None,
+            worker=shared.worker if shared is not None else None,
             allow_mainnet=bool(_option(config, "perpcheck_allow_mainnet")),
             cleanup=bool(_option(config, "perpcheck_cleanup")),
             max_order_notional=caps["max_order_notional"],
@@ -153,20 +182,36 @@ class RunSettings:
             parts += ["--scenario", self.scenario]
         return shlex.join(parts)
 
-    def start(self, config: pytest.Config, expected: int) -> None:
-        """Open the venue once before the first check: a bad venue, defect or scenario ends the
-        run at once with one clear line, and the venue's versions go into run.json."""
-        if self.recorder is not None:
-            return
+    def preflight(self) -> dict[str, str]:
+        """Open and close the venue: its versions; a bad venue, defect or scenario ends the run
+        with one line (an unavailable venue does not: each check skips with its message)."""
         try:
-            versions = asyncio.run(preflight(self.venue, self.venue_config(self.seed)))
+            return asyncio.run(preflight(self.venue, self.venue_config(self.seed)))
         except VenueUnavailable as exc:
-            versions = {f"{self.venue}:unavailable": str(exc)}  # each check skips with it
+            return {f"{self.venue}:unavailable": str(exc)}
         except PerpcheckError as exc:
             pytest.exit(f"perpcheck: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
-        self.recorder = Recorder(self, config, expected)
+
+    def reserve_run_dir(self) -> Path:
+        """The run folder's path, chosen once (not created: a run without checks leaves none)."""
+        if self.run_dir is None:
+            self.run_dir = _new_run_dir(self.report_dir, self.run_id, self.venue, self.seed)
+        return self.run_dir
+
+    def start(self, config: pytest.Config, checks: list[SelectedCheck]) -> None:
+        """Open the venue once before the first check: a bad venue, defect or scenario ends the
+        run at once with one clear line, and the venue's versions go into run.json.
+
+        An xdist worker writes its shard; the run's events are the controller's to emit."""
+        if self.recorder is not None:
+            return
+        versions = self.preflight()
+        self.recorder = Recorder(self, config, checks)
         self.recorder.writer.run.versions.update(versions)
         self.recorder.writer.write_run()
+        config.stash[SELECTED_CHECKS] = checks
+        if self.worker is not None:
+            return
         config.hook.pytest_perpcheck_run_started(
             config=config, run_dir=self.recorder.run_dir, run=self.recorder.writer.run
         )
@@ -202,6 +247,14 @@ class RunSettings:
 
     def cleans(self, venue: Venue) -> bool:
         return self.cleanup or not self.simulated(venue)
+
+    def record_uncleaned(self) -> None:
+        """At the session's end: an ``account`` whose teardown never ran (a crash inside pytest
+        itself) may have left orders and positions; say so in run.json rather than nothing."""
+        for nodeid, venue in sorted(self.live_accounts.items()):
+            msg = f"{venue}: the account's cleanup never ran; check the venue for orders"
+            self.record_cleanup(nodeid, CleanupReport(errors=[msg]))
+        self.live_accounts.clear()
 
     def record_cleanup(self, nodeid: str, report: CleanupReport) -> None:
         if report.empty:
@@ -257,34 +310,48 @@ def _new_run_dir(base: Path, run_id: str | None, venue: str, seed: int) -> Path:
     return path
 
 
+def run_info(settings: RunSettings, config: pytest.Config, run_dir: Path, expected: int) -> RunInfo:
+    """A new run's ``run.json`` content."""
+    s = settings
+    return RunInfo(
+        run_id=run_dir.name,
+        venue=s.venue,
+        seed=s.seed,
+        defects=list(s.defects),
+        versions=_versions(),
+        config={
+            "scenario": s.scenario,
+            "venue_options": s.options,
+            "args": list(config.invocation_params.args),
+            "checks_selected": expected,
+            "pid": os.getpid(),  # tells a killed run from one still running
+        },
+        started_at=iso_ms(_WALL.now_ms()),
+    )
+
+
 @dataclass(slots=True)
 class Recorder:
+    """Records each check as it ends: ``results.jsonl`` (serial) or the worker's shard."""
+
     settings: RunSettings
     config: pytest.Config
-    expected: int
-    writer: ResultsWriter = field(init=False)
+    checks: list[SelectedCheck]
+    writer: ResultsWriter | ShardWriter = field(init=False)
     results: list[CheckResult] = field(default_factory=list)
-    _venue_versions: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         s = self.settings
-        run_dir = _new_run_dir(s.report_dir, s.run_id, s.venue, s.seed)
-        info = RunInfo(
-            run_id=run_dir.name,
-            venue=s.venue,
-            seed=s.seed,
-            defects=list(s.defects),
-            versions=_versions(),
-            config={
-                "scenario": s.scenario,
-                "venue_options": s.options,
-                "args": list(self.config.invocation_params.args),
-                "checks_selected": self.expected,
-                "pid": os.getpid(),  # tells a killed run from one still running
-            },
-            started_at=iso_ms(_WALL.now_ms()),
-        )
-        self.writer = ResultsWriter(run_dir, info)
+        run_dir = s.run_dir or _new_run_dir(s.report_dir, s.run_id, s.venue, s.seed)
+        info = run_info(s, self.config, run_dir, self.expected)
+        if s.worker is not None:
+            self.writer = ShardWriter(run_dir, s.worker, info, self.checks)
+        else:
+            self.writer = ResultsWriter(run_dir, info)
+
+    @property
+    def expected(self) -> int:
+        return len(self.checks)
 
     @property
     def run_dir(self) -> Path:
@@ -297,7 +364,7 @@ class Recorder:
         reports: dict[str, pytest.TestReport],
         ctx: CheckContext | None,
         check_failed: bool,
-    ) -> None:
+    ) -> CheckResult:
         status, message = _status(reports, check_failed)
         documented = documented_deviation(status, ctx)  # judged by the venue's documented rule
         if documented is not None:
@@ -335,8 +402,13 @@ class Recorder:
         self.results.append(result)
         self.writer.write(result)
         self.config.hook.pytest_perpcheck_check_finished(item=item, result=result)
+        return result
 
     def finish(self, exitstatus: int) -> None:
+        if isinstance(self.writer, ShardWriter):  # an xdist worker: the controller ends the run
+            self.writer.write_run()
+            self.writer.close()
+            return
         run = self.writer.run
         run.finished_at = iso_ms(_WALL.now_ms())
         run.exit_status = exitstatus

@@ -2,6 +2,11 @@
 
 A result is written as one JSON line the moment its check ends (flushed and synced), so a run
 killed at any point leaves a readable prefix. Decimals travel as strings, never as JSON numbers.
+
+A run spread over pytest-xdist workers writes one *shard* per worker (``shards/gw0.jsonl``, with
+``shards/gw0.json`` naming the checks it collected, in collection order); the controller merges
+them into ``results.jsonl`` in collection order when the run ends. A run killed before that
+keeps its shards, and every reader here merges them the same way (:func:`read_results`).
 """
 
 from __future__ import annotations
@@ -21,18 +26,28 @@ from harness.safety import REDACTOR
 __all__ = [
     "RESULTS_FILE",
     "RUN_FILE",
+    "SHARDS_DIR",
     "CheckResult",
     "Measurement",
+    "ResultsRead",
     "ResultsWriter",
     "RunInfo",
+    "RunWriter",
+    "ShardWriter",
     "Status",
     "load_results",
     "load_run",
+    "merge_shards",
+    "read_results",
+    "shard_files",
+    "shard_metas",
     "to_jsonable",
+    "write_merged",
 ]
 
 RESULTS_FILE = "results.jsonl"
 RUN_FILE = "run.json"
+SHARDS_DIR = "shards"
 
 
 class Status(enum.StrEnum):
@@ -136,27 +151,82 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-class ResultsWriter:
-    """Appends results to ``results.jsonl`` and keeps ``run.json`` current."""
+class RunWriter:
+    """Keeps ``run.json`` current (an xdist controller's writer: its results are in shards)."""
 
     def __init__(self, run_dir: Path, run: RunInfo) -> None:
         self.run_dir = run_dir
         self.run = run
         run_dir.mkdir(parents=True, exist_ok=True)
-        self._fh: IO[str] = (run_dir / RESULTS_FILE).open("a", encoding="utf-8")
-        self.write_run()
-
-    def write(self, result: CheckResult) -> None:
-        self._fh.write(REDACTOR(json.dumps(result.to_json())) + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-        self.run.counts[result.status.value] = self.run.counts.get(result.status.value, 0) + 1
         self.write_run()
 
     def write_run(self) -> None:
-        tmp = self.run_dir / (RUN_FILE + ".tmp")
-        tmp.write_text(REDACTOR(json.dumps(self.run.to_json(), indent=2, sort_keys=True)) + "\n")
-        tmp.replace(self.run_dir / RUN_FILE)
+        _write_json(self.run_dir / RUN_FILE, self.run.to_json())
+
+    def close(self) -> None:
+        """Nothing to close: ``run.json`` is replaced whole at every write."""
+
+
+class ResultsWriter(RunWriter):
+    """Appends results to ``results.jsonl`` and keeps ``run.json`` current."""
+
+    def __init__(self, run_dir: Path, run: RunInfo) -> None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[str] = (run_dir / RESULTS_FILE).open("a", encoding="utf-8")
+        super().__init__(run_dir, run)
+
+    def write(self, result: CheckResult) -> None:
+        _append(self._fh, result)
+        self.run.counts[result.status.value] = self.run.counts.get(result.status.value, 0) + 1
+        self.write_run()
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _append(fh: IO[str], result: CheckResult) -> None:
+    """One line, written with one call and synced: what a kill leaves is whole lines (a kill
+    inside the system call may still cut the last one short; readers skip it and say so)."""
+    fh.write(REDACTOR(json.dumps(result.to_json())) + "\n")
+    fh.flush()
+    os.fsync(fh.fileno())
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """Replace ``path`` atomically: a reader sees the old file or the new one, never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(REDACTOR(json.dumps(data, indent=2, sort_keys=True)) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+class ShardWriter:
+    """One xdist worker's part of a run: ``shards/<worker>.jsonl`` and ``shards/<worker>.json``.
+
+    The shard file takes result lines exactly as ``results.jsonl`` would (flushed and synced);
+    the meta file holds the checks the worker collected (nodeid, ID, area, in collection order,
+    which the merge sorts by) and the worker's view of ``run.json`` (versions, cleanups, known
+    deviations), which the controller folds into the run's. ``run.json`` is the controller's.
+    """
+
+    def __init__(
+        self, run_dir: Path, worker: str, run: RunInfo, checks: list[tuple[str, str, str]]
+    ) -> None:
+        self.run_dir = run_dir
+        self.run = run
+        self.worker = worker
+        self.checks = checks
+        shards = run_dir / SHARDS_DIR
+        shards.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[str] = (shards / f"{worker}.jsonl").open("a", encoding="utf-8")
+        self.write_run()
+
+    def write(self, result: CheckResult) -> None:
+        _append(self._fh, result)
+        self.run.counts[result.status.value] = self.run.counts.get(result.status.value, 0) + 1
+
+    def write_run(self) -> None:
+        meta = {"checks": [list(c) for c in self.checks], "run": self.run.to_json()}
+        _write_json(self.run_dir / SHARDS_DIR / f"{self.worker}.json", meta)
 
     def close(self) -> None:
         self._fh.close()
@@ -177,21 +247,114 @@ def load_run(run_dir: Path) -> RunInfo:
     return RunInfo(**{k: v for k, v in data.items() if k in known})
 
 
-def iter_results(run_dir: Path) -> Iterator[CheckResult]:
-    """Results in file order; a truncated last line (killed run) is skipped, not fatal."""
-    path = run_dir / RESULTS_FILE
-    if not path.exists():
-        return
-    with path.open(encoding="utf-8") as fh:
+@dataclass(frozen=True, slots=True)
+class ResultsRead:
+    """What :func:`read_results` found: the results, how many lines could not be read (a line
+    cut short by a kill), and whether they came from unmerged xdist shards (a killed run)."""
+
+    results: list[CheckResult]
+    lines: list[str]  # each result's line as written (redacted JSON), for merging verbatim
+    unreadable: int = 0
+    from_shards: bool = False
+
+
+def _read_lines(path: Path) -> tuple[list[tuple[str, CheckResult]], int]:
+    rows: list[tuple[str, CheckResult]] = []
+    unreadable = 0
+    with path.open(encoding="utf-8", errors="replace") as fh:
         for line in fh:
             stripped = line.strip()
             if not stripped:
                 continue
             try:
-                yield CheckResult.from_json(json.loads(stripped))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                continue
+                rows.append((stripped, CheckResult.from_json(json.loads(stripped))))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+                unreadable += 1
+    return rows, unreadable
+
+
+def shard_files(run_dir: Path) -> list[Path]:
+    """The run's result shards (``shards/*.jsonl``), in worker order (gw0, gw1, …, gw10)."""
+    shards = run_dir / SHARDS_DIR
+    if not shards.is_dir():
+        return []
+    found = [p for p in shards.iterdir() if p.suffix == ".jsonl"]
+    return sorted(found, key=lambda p: (len(p.stem), p.stem))
+
+
+def shard_metas(run_dir: Path) -> list[dict[str, Any]]:
+    """Each worker's meta file (``shards/<worker>.json``) that parses, in worker order."""
+    shards = run_dir / SHARDS_DIR
+    metas = []
+    paths = sorted(shards.glob("*.json"), key=lambda p: (len(p.stem), p.stem))
+    for path in paths if shards.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(data, dict):
+            metas.append(data)
+    return metas
+
+
+def merge_shards(run_dir: Path) -> ResultsRead:
+    """The shards' results in collection order (as a serial run writes them), whatever worker
+    ran each check and whenever it ended; checks outside the collected list go last."""
+    order: dict[str, int] = {}
+    for meta in shard_metas(run_dir):
+        for i, check in enumerate(meta.get("checks") or ()):
+            if isinstance(check, list) and check:
+                order.setdefault(str(check[0]), i)
+    rows: list[tuple[tuple[int, int, int], str, CheckResult]] = []
+    unreadable = 0
+    for w, path in enumerate(shard_files(run_dir)):
+        read, bad = _read_lines(path)
+        unreadable += bad
+        for n, (line, result) in enumerate(read):
+            rows.append(((order.get(result.nodeid, len(order)), w, n), line, result))
+    rows.sort(key=lambda row: row[0])
+    return ResultsRead(
+        results=[r for _, _, r in rows],
+        lines=[line for _, line, _ in rows],
+        unreadable=unreadable,
+        from_shards=True,
+    )
+
+
+def read_results(run_dir: Path) -> ResultsRead:
+    """The run's results: ``results.jsonl`` in file order or, when a distributed run was killed
+    before merging, its shards merged. Unreadable lines (cut short by a kill) are skipped and
+    counted, never fatal."""
+    path = run_dir / RESULTS_FILE
+    if path.exists():
+        rows, unreadable = _read_lines(path)
+        return ResultsRead([r for _, r in rows], [line for line, _ in rows], unreadable)
+    if shard_files(run_dir):
+        return merge_shards(run_dir)
+    return ResultsRead([], [])
+
+
+def iter_results(run_dir: Path) -> Iterator[CheckResult]:
+    """Results in run order (see :func:`read_results`)."""
+    yield from read_results(run_dir).results
 
 
 def load_results(run_dir: Path) -> list[CheckResult]:
-    return list(iter_results(run_dir))
+    return read_results(run_dir).results
+
+
+def write_merged(run_dir: Path, read: ResultsRead) -> None:
+    """Write ``results.jsonl`` from merged shards at once (atomically), then drop the shards:
+    the finished folder looks like a serial run's."""
+    path = run_dir / RESULTS_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        fh.writelines(line + "\n" for line in read.lines)
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+    shards = run_dir / SHARDS_DIR
+    for part in [*shards.glob("*.jsonl"), *shards.glob("*.json")] if shards.is_dir() else []:
+        part.unlink(missing_ok=True)
+    if shards.is_dir() and not any(shards.iterdir()):
+        shards.rmdir()

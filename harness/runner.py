@@ -46,7 +46,10 @@ exit codes:
 COMMANDS_GROUP = "perpcheck.commands"  # entry points: ``register(subparsers)`` functions
 
 
-def register(sub: Any) -> None:
+def register(sub: Any, *, plugin_commands: bool = True) -> None:
+    """Add perpcheck's own commands and, with ``plugin_commands``, those of the entry points
+    (``serve``: importing them costs a run's start-up a third of a second, so ``perpcheck run``
+    and the other built-in commands skip it)."""
     run = sub.add_parser(
         "run",
         help="run the conformance checks and write a report",
@@ -63,6 +66,15 @@ def register(sub: Any) -> None:
         help="only checks matching EXPR (IDs like LIQ-001, areas like MARK)",
     )
     run.add_argument("--seed", type=int, default=None, help="run seed (default: random)")
+    run.add_argument(
+        "-n",
+        "--workers",
+        dest="workers",
+        default=None,
+        metavar="N",
+        help="run the checks in N processes (pytest-xdist; 'auto': one per CPU); one run "
+        "folder, the same results as a serial run",
+    )
     run.add_argument(
         "--defect",
         action="append",
@@ -171,7 +183,7 @@ def register(sub: Any) -> None:
     # Commands that live with the adapters (e.g. ``serve``), reached through entry points.
     from importlib.metadata import entry_points
 
-    for ep in entry_points(group=COMMANDS_GROUP):
+    for ep in entry_points(group=COMMANDS_GROUP) if plugin_commands else ():
         ep.load()(sub)
 
 
@@ -191,15 +203,22 @@ def _safety_args(args: argparse.Namespace) -> list[str]:
     return out
 
 
+#: pytest plugins installed beside perpcheck (its test tools) that the suites never use: blocked
+#: in ``perpcheck run``, they cost each process (and each xdist worker) over a second of imports.
+_UNUSED_PLUGINS = ("-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio")
+
+
 def _run(args: argparse.Namespace) -> int:
     import pytest
 
+    from harness.distributed import workers_args
     from harness.recording import preflight
     from harness.venue import VenueConfig
 
     if args.seed is not None and args.seed < 0:
         msg = f"--seed {args.seed} must be a non-negative integer"
         raise ConfigError(msg)
+    workers_args(args.workers)  # a bad -n: one line, before anything runs
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     options: dict[str, str] = {}
     for raw in args.venue_option:
@@ -235,6 +254,7 @@ def _run(args: argparse.Namespace) -> int:
         "suites",
         "-p",
         "no:cacheprovider",
+        *_UNUSED_PLUGINS,
         "-o",
         "asyncio_default_fixture_loop_scope=function",
         "--venue",
@@ -258,8 +278,11 @@ def _run(args: argparse.Namespace) -> int:
         from harness.allure import ALLURE_DIR
 
         pytest_args += ["--alluredir", str(args.report_dir / run_id / ALLURE_DIR)]
+    else:  # not even loaded: one import less in every process (and xdist worker)
+        pytest_args += ["-p", "no:allure_pytest"]
     if args.keyword:
         pytest_args += ["-k", args.keyword]
+    pytest_args += workers_args(args.workers)
     for defect in args.defect:
         pytest_args += ["--defect", defect]
     if args.scenario:
@@ -280,6 +303,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.open and index.exists():
         open_in_browser(index)
     exit_code = _FROM_PYTEST.get(code, EXIT_INTERNAL)
+    if exit_code == EXIT_INTERRUPTED:
+        where = f"; the partial report is {index}" if index.exists() else ""
+        print(f"perpcheck run: interrupted{where}", file=sys.stderr)
     if exit_code not in (EXIT_OK, EXIT_FAILED):
         return exit_code
     if unavailable:
@@ -386,9 +412,18 @@ def _report(args: argparse.Namespace) -> int:
     run = load_run(args.run_dir)  # a clear error if the folder is not a run
     index = render_run(args.run_dir)
     print(f"report: {index}")
-    if run.finished_at is None:
-        done, selected = sum(run.counts.values()), run.config.get("checks_selected", "?")
-        print(f"perpcheck report: the run did not finish; {done} of {selected} checks recorded")
+    if run.finished_at is None or not run.complete:
+        from harness.results import read_results
+
+        read = read_results(args.run_dir)
+        done, selected = len(read.results), run.config.get("checks_selected", "?")
+        how = "did not finish" if run.finished_at is None else "was stopped before its end"
+        line = f"perpcheck report: the run {how}; {done} of {selected} checks recorded"
+        if read.from_shards:
+            line += " (merged from its workers' shards)"
+        if read.unreadable:
+            line += f"; {read.unreadable} unreadable line(s) cut short by the stop, left out"
+        print(line)
     if args.open:
         open_in_browser(index)
     return 0

@@ -19,7 +19,7 @@ import jinja2
 
 from harness.checks import AREAS
 from harness.report.evidence import EvidenceView, build_evidence
-from harness.results import CheckResult, Measurement, RunInfo, Status, load_results, load_run
+from harness.results import CheckResult, Measurement, RunInfo, Status, load_run, read_results
 from harness.safety import REDACTOR
 
 __all__ = ["HTML_FILE", "render_html", "render_run"]
@@ -86,6 +86,8 @@ class PageView:
     deviations: tuple[CheckView, ...]
     config_json: str
     statuses: tuple[str, ...] = tuple(s.value for s in STATUSES)  # the columns shown
+    unreadable: int = 0  # result lines a kill cut short, skipped
+    from_shards: bool = False  # a distributed run killed before it merged its workers' shards
 
 
 def render_run(run_dir: Path) -> Path:
@@ -98,8 +100,9 @@ def render_run(run_dir: Path) -> Path:
         ConfigError: ``run_dir`` has no readable ``run.json``.
     """
     run = load_run(run_dir)
-    results = load_results(run_dir)
-    html = render_html(run, results)
+    read = read_results(run_dir)
+    page = build_page(run, read.results, unreadable=read.unreadable, from_shards=read.from_shards)
+    html = _environment().get_template("index.html.j2").render(page=page)
     target = run_dir / HTML_FILE
     tmp = run_dir / (HTML_FILE + ".tmp")
     tmp.write_text(REDACTOR(html), encoding="utf-8")
@@ -113,7 +116,13 @@ def render_html(run: RunInfo, results: Sequence[CheckResult]) -> str:
     return _environment().get_template("index.html.j2").render(page=page)
 
 
-def build_page(run: RunInfo, results: Sequence[CheckResult]) -> PageView:
+def build_page(
+    run: RunInfo,
+    results: Sequence[CheckResult],
+    *,
+    unreadable: int = 0,
+    from_shards: bool = False,
+) -> PageView:
     anchors = _anchors(results)
     views = []
     for i, r in enumerate(results):
@@ -154,6 +163,8 @@ def build_page(run: RunInfo, results: Sequence[CheckResult]) -> PageView:
         # A "deviation" column only where the run has one: most runs never do.
         statuses=tuple(s for s in counts if s in _ALWAYS_SHOWN or counts[s]),
         config_json=json.dumps(run.config, indent=2, sort_keys=True, default=str),
+        unreadable=unreadable,
+        from_shards=from_shards,
     )
 
 

@@ -101,3 +101,22 @@ def test_what_is_not_http_is_refused_by_the_http_layer_without_a_5xx(
             sock.sendall(line.encode() + b"\r\nHost: x\r\n\r\n")
             head = sock.recv(4096).split(b"\r\n", 1)[0]
         assert head.split()[1] == b"400", head
+
+
+@pytest.mark.parametrize("cid", ["fuzz-cid\n", "fuzz-cid\r\n", "\nfuzz-cid"])
+def test_a_client_order_id_with_a_newline_is_illegal_characters(
+    fuzz_server: FuzzServer, client: RawClient, cid: str
+) -> None:
+    # The pattern ^...$ was applied with re.match: "$" matches before a trailing newline, so
+    # "fuzz-cid\n" was accepted as a client order id.
+    pairs = [
+        ("symbol", "BTCUSDT"),
+        ("side", "BUY"),
+        ("type", "LIMIT"),
+        ("timeInForce", "GTC"),
+        ("quantity", "0.010"),
+        ("price", "50000"),
+        ("newClientOrderId", cid),
+    ]
+    reply = client.send(_signed(fuzz_server, "POST", "/fapi/v1/order", pairs))
+    assert _refused(reply) == (400, -1100)

@@ -517,6 +517,11 @@ class AccountState:
         self.open_total -= 1
         if not rec.reduce_only and rec.price:
             self._open_notional_add(symbol, _EXACT.minus(rec.open_notional()))
+        if not self.open_total and not any(self.open_notional.values()):
+            # No open order left: drop the zero entries (an account with positions in many
+            # symbols would otherwise keep a zero per symbol it ever had an order in).
+            self.open_counts.clear()
+            self.open_notional.clear()
 
     def _open_notional_add(self, symbol: str, amount: Decimal) -> None:
         self.open_notional[symbol] = _EXACT.add(self.open_notional.get(symbol, ZERO), amount)

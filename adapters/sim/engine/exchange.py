@@ -31,6 +31,7 @@ from adapters.sim.engine.accounts import (
 )
 from adapters.sim.engine.book import OrderBook, RestingOrder
 from adapters.sim.engine.concentration import ConcentrationMonitor
+from adapters.sim.engine.decimals import commission, negated, product, same_as, signed, total
 from adapters.sim.engine.events import AccountReason, ExecutionType
 from adapters.sim.engine.instruments import Instruments, max_notional
 from adapters.sim.engine.ledger import Ledger
@@ -41,6 +42,7 @@ from adapters.sim.engine.params import ParamController
 from adapters.sim.engine.prices import Feed, PriceState
 from adapters.sim.engine.publisher import Publisher
 from adapters.sim.engine.quiet import QuietRuns
+from adapters.sim.engine.records import new_fill
 from adapters.sim.engine.stream_faults import StreamFaultState
 from harness.clock import VirtualClock
 from harness.errors import ConfigError, Rejected
@@ -64,6 +66,9 @@ TAPE_LENGTH = 10_000  # public trades kept per symbol (aggTrades, klines, 24hr t
 
 
 _SIDES = {side.value: side for side in Side}
+_BUY, _SELL = Side.BUY, Side.SELL
+_GTC, _GTX, _IOC, _FOK = TimeInForce.GTC, TimeInForce.GTX, TimeInForce.IOC, TimeInForce.FOK
+_LIMIT = OrderType.LIMIT
 # Enum values as plain strings, looked up (an enum's .value is a Python-level descriptor).
 _VALUES: dict[object, str] = {m: m.value for e in (Side, OrderType, TimeInForce) for m in e}
 
@@ -307,6 +312,13 @@ class Engine:
 
         Ends the operation: what it changed is published (:meth:`flush_events`).
         """
+        if not self._dirty and not self._in_update and self.liquidator.clean():
+            # No mark to recompute and nothing the trigger reads changed since a scan found
+            # nothing (a passive order, a cancel): the scan would find nothing again.
+            self.quiet.scanned(False)
+            if self.events.active:
+                self.publisher.flush()
+            return
         now = self.clock.now_ms()
         lagging_mark = self._mark_lags
         self._settling = True
@@ -433,6 +445,7 @@ class Engine:
             round_price=self._round_price,
             round_qty=self._round_qty,
             min_notional_inclusive=self._min_notional_inclusive,
+            remember=not self.reference,
         )
         cid = req.client_order_id
         if cid is not None and cid in acct.client_ids and not self._duplicate_cid:
@@ -445,15 +458,17 @@ class Engine:
             if pos_qty == 0 or (pos_qty > 0) == (req.side is Side.BUY):
                 raise Rejected(-2022, "ReduceOnly Order is rejected.")
         tif = req.time_in_force
-        post_only = tif is TimeInForce.GTX and not self._post_only_takes
-        if post_only and price is not None and book.crosses(req.side, price):
+        side = req.side
+        # Whether the order meets the book: without, there is nothing to walk or to fill.
+        crossing = price is None or book.crosses(side, price)
+        if crossing and tif is _GTX and not self._post_only_takes and price is not None:
             raise Rejected(
                 -5022,
                 "Due to the order could not be executed as maker, the Post Only order will be "
                 "rejected.",
             )
-        if tif is TimeInForce.FOK:
-            fillable = book.available(req.side, price, exclude_account=acct.account_id)
+        if tif is _FOK:
+            fillable = book.available(side, price, exclude_account=acct.account_id)
             if reduce_only:
                 fillable = min(fillable, abs(pos_qty))
             if fillable < qty:
@@ -462,9 +477,8 @@ class Engine:
                     "Due to the order could not be filled immediately, the FOK order has been "
                     "rejected.",
                 )
-        side = req.side
-        if not reduce_only:
-            self._check_margin(acct, inst, side, qty, price)
+        if not reduce_only and not acct._exempt:
+            self._check_margin(acct, inst, side, qty, price, crossing)
         rec = self._record(
             acct,
             symbol,
@@ -484,16 +498,14 @@ class Engine:
         if events:
             self.publisher.order(acct, rec, ExecutionType.NEW)
         # An order that does not cross finds nothing to match: skip the walk.
-        if price is None or book.crosses(side, price):
+        if crossing:
             self.match(acct, rec, price)
-        executed = rec.executed_qty
+        executed = rec._executed
         remaining = qty - executed
-        rests = req.type is OrderType.LIMIT and (
-            tif is TimeInForce.GTC
-            or tif is TimeInForce.GTX
-            or (tif is TimeInForce.IOC and self._ioc_rests)
+        rests = req.type is _LIMIT and (
+            tif is _GTC or tif is _GTX or (tif is _IOC and self._ioc_rests)
         )
-        if remaining > 0 and rests and rec.status != "EXPIRED":
+        if remaining > 0 and rests and rec._status != "EXPIRED":
             assert price is not None  # noqa: S101 - a LIMIT order has a price
             book.add(
                 RestingOrder(
@@ -503,28 +515,42 @@ class Engine:
                     price,
                     remaining,
                     rec.time_ms,
-                    not acct.exempt,
+                    not acct._exempt,
                 )
             )
             rec.status = "PARTIALLY_FILLED" if executed else "NEW"
         elif remaining > 0:
             rec.status = "EXPIRED"
-        if events and rec.status == "EXPIRED":
+        if events and rec._status == "EXPIRED":
             self.publisher.order(acct, rec, ExecutionType.EXPIRED)
         self.monitor.on_order(acct, rec)
         self.settle()
         return rec
 
     def _check_margin(
-        self, acct: AccountState, inst: Instrument, side: Side, qty: Decimal, price: Decimal | None
+        self,
+        acct: AccountState,
+        inst: Instrument,
+        side: Side,
+        qty: Decimal,
+        price: Decimal | None,
+        crossing: bool = True,
     ) -> None:
-        if acct.exempt:
+        """Room for the order at the worst price it can fill at (-2027, -2019).
+
+        ``crossing`` False: the order meets nothing on the book (a passive limit), so it can
+        only fill at its own price later: no walk of the book.
+        """
+        if acct._exempt:
             return
         symbol = inst.symbol
-        pos = acct.position(symbol, self.config.default_leverage)
+        pos = acct.positions.get(symbol)
+        if pos is None:
+            pos = acct.position(symbol, self.config.default_leverage)
+        held = pos._qty
         reducing = ZERO
-        if pos.qty != 0 and (pos.qty > 0) != (side is Side.BUY):
-            reducing = min(qty, abs(pos.qty))
+        if held != 0 and (held > 0) != (side is _BUY):
+            reducing = min(qty, abs(held))
         increase = qty - reducing
         if increase <= 0:
             return
@@ -532,14 +558,17 @@ class Engine:
         # Isolated margin and the fee are taken at the fill prices: a sell fills at or above its
         # limit (from the best bid down) and a market buy walks the asks. Price the check at the
         # worst fill the book allows, or a fill can take more from the cross wallet than checked.
-        ref = max(ref, self._worst_fill(acct, symbol, side, qty, price))
-        projected = (abs(pos.qty) - reducing + increase) * ref
-        if projected > max_notional(inst.brackets, pos.leverage):
+        # (An order that does not cross has no such fill: the walk would give 0.)
+        if crossing or self.reference:
+            ref = max(ref, self._worst_fill(acct, symbol, side, qty, price))
+        leverage = pos.leverage
+        projected = (abs(held) - reducing + increase) * ref
+        if projected > max_notional(inst.brackets, leverage):
             raise Rejected(-2027, "Exceeded the maximum allowable position at current leverage.")
         # The fill also debits the commission from the cross wallet: reserve it at the taker rate
         # (the worst case), or an isolated-only account can end with a negative cross wallet.
         fee = qty * ref * self._fees[symbol].taker
-        required = increase * ref / pos.leverage + fee
+        required = increase * ref / leverage + fee
         if not self.ledger.available_at_least(acct, required):
             raise Rejected(-2019, "Margin is insufficient.")
 
@@ -566,7 +595,10 @@ class Engine:
         book = self.books[rec.symbol]
         side = _SIDES[rec.side]
         for resting in book.iter_matchable(side, limit):
-            remaining = rec.orig_qty - rec.executed_qty
+            executed = rec._executed
+            remaining = rec.orig_qty - executed
+            if executed is ZERO and not self.reference:  # kept by the fill: share the order's
+                remaining = same_as(remaining, rec.orig_qty)
             if remaining <= 0:
                 break
             if book.get(resting.order_id) is None:
@@ -649,34 +681,49 @@ class Engine:
     ) -> FillRecord:
         now = self.clock.now_ms()
         side = _SIDES[rec.side]
-        rec.executed_qty += qty
-        rec.cum_quote += price * qty
+        # What the records keep is shared with equal objects already held (engine/decimals.py;
+        # not in reference mode, which the tests compare with).
+        share = not self.reference
+        executed = rec._executed
+        done = executed + qty
+        rec.executed_qty = same_as(done, qty) if executed is ZERO and share else done
+        if share:
+            rec.cum_quote = total(rec.cum_quote, product(price, qty))
+        else:
+            rec.cum_quote += price * qty
         rec.update_time_ms = now
-        rec.status = "FILLED" if rec.executed_qty >= rec.orig_qty else "PARTIALLY_FILLED"
-        commission = ZERO
+        rec.status = "FILLED" if rec._executed >= rec.orig_qty else "PARTIALLY_FILLED"
+        fee = ZERO
         if not rec.liquidation:
             fees = self._fees[rec.symbol]
             rate = fees.taker if (not maker or self._maker_taker_fee) else fees.maker
-            commission = (qty * price * rate).quantize(self.quantum, rounding=ROUND_HALF_UP)
+            if share:
+                fee = commission(qty, price, rate, self.quantum)
+            else:
+                fee = (qty * price * rate).quantize(self.quantum, rounding=ROUND_HALF_UP)
         pos = acct.position(rec.symbol, self.config.default_leverage)
-        realized = self.ledger.update_position(acct, pos, side.sign * qty, price)
-        acct.cross_wallet -= commission
-        if commission:
-            self.ledger.income(acct, IncomeType.COMMISSION, -commission, rec.symbol, str(trade_id))
-        if realized:
-            self.ledger.income(acct, IncomeType.REALIZED_PNL, realized, rec.symbol, str(trade_id))
-        fill = FillRecord(
-            trade_id=trade_id,
-            order_id=rec.order_id,
-            symbol=rec.symbol,
-            side=rec.side,
-            price=price,
-            qty=qty,
-            commission=commission,
-            maker=maker,
-            realized_pnl=realized,
-            time_ms=now,
-            liquidation=rec.liquidation,
+        change = signed(side.sign, qty) if share else side.sign * qty
+        realized = self.ledger.update_position(acct, pos, change, price)
+        acct.cross_wallet -= fee
+        if fee or realized:
+            info = str(trade_id)
+            if fee:
+                amount = negated(fee) if share else -fee
+                self.ledger.income(acct, IncomeType.COMMISSION, amount, rec.symbol, info)
+            if realized:
+                self.ledger.income(acct, IncomeType.REALIZED_PNL, realized, rec.symbol, info)
+        fill = new_fill(
+            trade_id,
+            rec.order_id,
+            rec.symbol,
+            rec.side,
+            price,
+            qty,
+            fee,
+            maker,
+            realized,
+            now,
+            rec.liquidation,
         )
         acct.fills.append(fill)
         acct.update_ms = now

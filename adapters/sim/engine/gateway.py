@@ -88,7 +88,14 @@ class Endpoint:
 
     def cost(self, params: Params) -> Cost:
         weight = self.weight if isinstance(self.weight, int) else self.weight(params)
-        return Cost(weight=weight, orders=self.orders, signed=self.signed)
+        key = (weight, self.orders, self.signed)
+        found = _COSTS.get(key)  # Cost is immutable: one per distinct value, shared
+        if found is None:
+            found = _COSTS[key] = Cost(weight=weight, orders=self.orders, signed=self.signed)
+        return found
+
+
+_COSTS: dict[tuple[int, bool, bool], Cost] = {}
 
 
 def depth_weight(limit: int) -> int:
@@ -103,8 +110,9 @@ def depth_weight(limit: int) -> int:
 
 
 def _int_param(params: Params, name: str, default: int) -> int:
+    """A weight rule's number: ASCII digits only (``"²".isdigit()``), else the default."""
     text = params.get(name, "")
-    return int(text) if text.isdigit() and len(text) < 10 else default
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 10 else default
 
 
 def _depth(params: Params) -> int:
@@ -391,7 +399,12 @@ class Gateway:
                 raise RateLimited(msg, retry, code=-1015)
         for window in windows:
             window.count += 1
-        return self.usage(client, account_id)
+        weight = self._weight.get(client)  # the usage() figures, from windows rolled just now
+        return RateUsage(
+            used_weight_1m=weight.roll(now).count if weight is not None else 0,
+            order_count_10s=windows[0].count,
+            order_count_1m=windows[1].count,
+        )
 
     def delay(self, cost: Cost) -> None:
         """The latency fault: a signed request executes ``latency_ms`` later in virtual time."""

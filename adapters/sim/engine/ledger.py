@@ -17,7 +17,10 @@ from adapters.sim.engine.accounts import (
     liquidation_price,
     maint_margin,
 )
-from harness.model import IncomeRecord, IncomeType, MarginMode
+from adapters.sim.engine.decimals import same_as
+from adapters.sim.engine.decimals import total as shared_total
+from adapters.sim.engine.records import new_income
+from harness.model import IncomeType, MarginMode
 
 if TYPE_CHECKING:
     from adapters.sim.engine.exchange import Engine
@@ -29,6 +32,7 @@ ZERO = Decimal(0)
 _ROUNDING = Decimal("1e-26")
 _MANY = 10**6
 _ROUNDINGS = _MANY * _ROUNDING  # the bound for fewer than a million roundings
+_CROSS = MarginMode.CROSS
 
 
 class MarginFigures:
@@ -60,14 +64,8 @@ class Ledger:
             self.engine.publisher.income(acct, kind, amount, symbol)
         self._tran_seq += 1
         acct.income.append(
-            IncomeRecord(
-                income_type=kind,
-                amount=amount,
-                asset="USDT",
-                symbol=symbol,
-                time_ms=self.engine.clock.now_ms(),
-                tran_id=self._tran_seq,
-                info=info,
+            new_income(
+                kind, amount, "USDT", symbol, self.engine.clock.now_ms(), self._tran_seq, info
             )
         )
 
@@ -77,9 +75,12 @@ class Ledger:
         """Apply a fill of ``signed_qty`` at ``price``; returns the realized PnL."""
         q = self.engine.quantum
         q0 = pos.qty
+        # Decimals kept are shared with equal ones held (engine/decimals.py), but in reference.
+        share = not self.engine.reference
         if q0 == 0 or (q0 > 0) == (signed_qty > 0):
-            new = q0 + signed_qty
-            pos.entry = (abs(q0) * pos.entry + abs(signed_qty) * price) / abs(new)
+            new = shared_total(q0, signed_qty) if share else q0 + signed_qty
+            entry = (abs(q0) * pos.entry + abs(signed_qty) * price) / abs(new)
+            pos.entry = same_as(entry, price) if q0 == 0 and share else entry
             pos.qty = new
             self._lock_isolated(acct, pos, abs(signed_qty) * price)
             return ZERO
@@ -160,15 +161,15 @@ class Ledger:
         engine = self.engine
         if engine.reference or acct.exempt:
             return self.available_balance(acct) >= amount
-        available = acct.cross_wallet
+        available = acct._cross
         prices = engine.prices
         on_last = engine._upnl_on_last
         for pos in acct.positions.values():
-            qty = pos.qty
-            if qty != 0 and pos.margin_mode is MarginMode.CROSS:
+            qty = pos._qty
+            if qty != 0 and pos._mode is _CROSS:
                 state = prices[pos.symbol]
                 price = state.last_price if on_last else state.mark  # engine.risk_price
-                available += qty * (price - pos.entry) - abs(qty * price) / pos.leverage
+                available += qty * (price - pos._entry) - abs(qty * price) / pos.leverage
         margin = ZERO
         if acct.open_total:
             default = engine.config.default_leverage

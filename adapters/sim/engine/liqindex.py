@@ -34,7 +34,11 @@ Keys (decimals, widened by a relative 1e-9 so that no rounding can hide a crossi
 Keys live in two heaps per symbol (the highest "look at or below" key on top of one, the lowest
 "look at or above" key on top of the other), with lazy deletion: re-keying an account bumps its
 version, which makes its old entries stale, and pushes the new ones; a query pops the entries
-the mark has reached. So a re-key costs a push, a scan costs the candidates it finds.
+the mark has reached. So a re-key costs a push, a scan costs the candidates it finds. An entry is
+one integer: the key in units of 1e-8 rounded *down* (a heap pops at or below a bound, so a
+smaller key pops no later: still sound), then the account's ordinal and the version, packed in
+that order below it (so entries order by key first); a third of the memory of a tuple holding a
+decimal. Stale entries are compacted away once they are an eighth of the live ones.
 
 Every change of a position, an exemption, or a wallet past its reserve reaches the index through
 the state objects' watchers (engine/accounts.py): the account is re-keyed before the next query.
@@ -49,7 +53,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from decimal import Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_FLOOR, Context, Decimal
 from typing import TYPE_CHECKING
 
 from adapters.sim.engine.accounts import AccountState, PositionState, Watch
@@ -73,8 +77,30 @@ ZERO = Decimal(0)
 ONE = Decimal(1)
 ISOLATED = MarginMode.ISOLATED
 
-# Heap entries: (key, ordinal, version); the "falls" heap stores -key (a max-heap).
-_Entry = tuple[Decimal, int, int]
+# Heap entries: ints, (key << _LOW) | (ordinal << _BITS) | version, with the key in units of
+# 10**-_UNITS rounded down (_pack); the "falls" heap stores -key (a max-heap).
+_Entry = int
+_UNITS = 8
+_BITS = 40  # ordinals and versions stay below 2**40
+_LOW = 2 * _BITS
+_MASK = (1 << _BITS) - 1
+_LOW_MASK = (1 << _LOW) - 1
+_FAR = 1 << 200  # stands for an infinite key (beyond any mark in units)
+_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)  # scaling never rounds
+
+
+def _units(value: Decimal) -> int:
+    """``value`` in integer units of 1e-8, rounded down (infinities far beyond any price)."""
+    if not value.is_finite():
+        return _FAR if value > 0 else -_FAR
+    return int(value.scaleb(_UNITS, _EXACT).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def _pack(key: Decimal, ordinal: int, version: int) -> _Entry:
+    if ordinal > _MASK or version > _MASK:
+        msg = f"ordinal {ordinal} or version {version} beyond 2**{_BITS}"
+        raise OverflowError(msg)
+    return (_units(key) << _LOW) | (ordinal << _BITS) | version
 
 
 class _Table:
@@ -274,7 +300,7 @@ class TriggerIndex:
         if self._pushes > 1024:  # look at the stale entries now and then
             self._pushes = 0
             size = sum(map(len, self._falls.values())) + sum(map(len, self._rises.values()))
-            if self._live * 3 // 2 + 256 < size:
+            if self._live + self._live // 8 + 256 < size:
                 self._compact()
 
     def rebase(self, accounts: Iterable[AccountState]) -> None:
@@ -285,7 +311,7 @@ class TriggerIndex:
         version = self._version
         for heaps in (self._falls, self._rises):
             for symbol, heap in heaps.items():
-                kept = [e for e in heap if version[e[1]] == e[2]]
+                kept = [e for e in heap if version[(e >> _BITS) & _MASK] == e & _MASK]
                 heapq.heapify(kept)
                 heaps[symbol] = kept
 
@@ -319,9 +345,9 @@ class TriggerIndex:
                 pos._reserve = reserve * (1 - _REL)
                 if key is not None:
                     if falls:
-                        heapq.heappush(self._falls[pos.symbol], (-key, ordinal, version))
+                        heapq.heappush(self._falls[pos.symbol], _pack(-key, ordinal, version))
                     else:
-                        heapq.heappush(self._rises[pos.symbol], (key, ordinal, version))
+                        heapq.heappush(self._rises[pos.symbol], _pack(key, ordinal, version))
                     count += 1
             if cross:
                 added = self._bands(acct, cross, version)
@@ -371,9 +397,9 @@ class TriggerIndex:
             # With continuous maintenance a long's slack only falls with its mark (a short's
             # only rises): one edge is enough. Otherwise both.
             if qty > 0 or not table.regular:
-                pushes.append((falls, (-(mark - band + widen), ordinal, version)))
+                pushes.append((falls, _pack(-(mark - band + widen), ordinal, version)))
             if qty < 0 or not table.regular:
-                pushes.append((rises, (mark + band - widen, ordinal, version)))
+                pushes.append((rises, _pack(mark + band - widen, ordinal, version)))
         for heap, entry in pushes:
             heapq.heappush(heap, entry)
         acct._reserve = reserve * (1 - _REL)
@@ -404,13 +430,19 @@ class TriggerIndex:
 
 
 def _pop_reached(heap: list[_Entry], bound: Decimal, version: list[int], keep: bool) -> list[int]:
-    """Ordinals of the current entries with key <= ``bound``, popped (pushed back if ``keep``)."""
+    """Ordinals of the current entries with key <= ``bound``, popped (pushed back if ``keep``).
+
+    An entry's key is in units rounded down (:func:`_pack`): ``key <= bound`` exactly when it is
+    at most the bound's units rounded down, i.e. when the entry is at most ``top``.
+    """
+    top = (_units(bound) << _LOW) | _LOW_MASK
     out: list[int] = []
     live: list[_Entry] = []
-    while heap and heap[0][0] <= bound:
+    while heap and heap[0] <= top:
         entry = heapq.heappop(heap)
-        if version[entry[1]] == entry[2]:
-            out.append(entry[1])
+        ordinal = (entry >> _BITS) & _MASK
+        if version[ordinal] == entry & _MASK:
+            out.append(ordinal)
             live.append(entry)
     if keep:
         for entry in live:

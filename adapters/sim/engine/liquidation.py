@@ -102,10 +102,18 @@ class LiquidationEngine:
             return False
         marks = clean[4]
         assert isinstance(marks, tuple)  # noqa: S101 - built by _inputs
-        for state, mark in zip(engine.prices.values(), marks, strict=True):
+        prices = engine.prices
+        if len(prices) != len(marks):
+            return False
+        for state, mark in zip(prices.values(), marks, strict=True):  # noqa: SIM110 - hot path
             if state.mark is not mark:
                 return False
         return True
+
+    def clean(self) -> bool:
+        """Whether :meth:`scan` would return 0 at once: the index is on and nothing the trigger
+        reads changed since a scan found nothing (the request paths' settle skips the scan)."""
+        return self._clean is not None and self.engine.trigger_index.active and self._unchanged()
 
     @property
     def records(self) -> list[LiquidationRecord]:

@@ -120,6 +120,7 @@ def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal:
 
 
 _Key = tuple[str, str]  # (account id, symbol)
+_SIDE_VALUES = {side: side.value for side in Side}  # (an enum's .value is a Python property)
 
 
 class _Windows:
@@ -149,8 +150,10 @@ class _Windows:
 
     def add(self, key: _Key, now: int) -> int:
         """Record an event of ``key`` at ``now``; how many ``key`` has in the window."""
-        self._prune(now)
-        self.events.append((now, key))
+        events = self.events
+        if events and events[0][0] <= now - self.length:
+            self._prune(now)
+        events.append((now, key))
         times = self.times.get(key)
         if times is None:
             times = self.times[key] = deque()
@@ -250,24 +253,27 @@ class Monitor:
     # ------------------------------------------------------------------ order flow
     def on_order(self, acct: AccountState, rec: OrderRecord) -> None:
         """An order was placed (after matching; it may rest on the book)."""
-        if acct.exempt:
+        if acct._exempt:
             return
-        self._adds.add((acct.account_id, rec.symbol), self.engine.clock.now_ms())
-        resting = self.engine.books[rec.symbol].get(rec.order_id)
+        engine = self.engine
+        symbol = rec.symbol
+        self._adds.add((acct.account_id, symbol), engine.clock.now_ms())
+        resting = engine.books[symbol].get(rec.order_id)
         if resting is not None:
-            self._thin_book(rec.symbol, resting.side, resting.price)
+            self._thin_book(symbol, resting.side, resting.price)
 
     def on_cancel(self, acct: AccountState, rec: OrderRecord, *, forced: bool) -> None:
         """An order was cancelled; ``forced``: by the liquidation engine, not by the account."""
-        if forced or acct.exempt or self._blind_to_cancels:
+        if forced or acct._exempt or self._blind_to_cancels:
             return
         now = self.engine.clock.now_ms()
         key = (acct.account_id, rec.symbol)
         count = self._cancels.add(key, now)
-        alert_key = (CANCEL_BURST, *key)
         if count < CANCEL_BURST_COUNT:
-            self._rearm(alert_key)
+            if self._disarmed:
+                self._rearm((CANCEL_BURST, *key))
             return
+        alert_key = (CANCEL_BURST, *key)
         added = self._adds.count(key, now)
         evidence = {
             "cancels": str(count),
@@ -330,7 +336,8 @@ class Monitor:
         if self._level_totals and not engine.reference:
             fires = self._thin_book_fires(symbol, side, edge)
             if fires is False:
-                self._disarmed.discard((THIN_BOOK_CLUSTER, symbol, side.value))
+                if self._disarmed:
+                    self._disarmed.discard((THIN_BOOK_CLUSTER, symbol, _SIDE_VALUES[side]))
                 return
             # It fires (or a total is too long to be sure): the order-by-order walk decides
             # and writes the evidence.

@@ -4,7 +4,8 @@
 (binance-usdm-surface.md §7), its WebSocket streams (:mod:`adapters.sim.server.streams`), the
 sim-only ``/sim/v1`` endpoints, the ``/control`` API, and ``/openapi.json``, the OpenAPI
 description of the ``/fapi`` and ``/sim`` routes (:mod:`adapters.sim.server.openapi`). Three
-middlewares wrap every handler:
+stages wrap every handler, in one middleware (:func:`errors`; a middleware per stage costs a
+coroutine frame and a call through aiohttp's chain each, on every request):
 
 * :func:`errors` (outermost): nothing escapes as a 500 or as HTML. Binance refusals become
   ``{code, msg}`` with Binance's status (400, 401 for keys, 429/418 with ``Retry-After``, 503
@@ -12,7 +13,7 @@ middlewares wrap every handler:
   ``-1099``; an unexpected exception is logged and answered 400 ``-1000``. Every response
   carries ``X-SIM-TIME`` (virtual ms) and, for venue requests, ``X-MBX-USED-WEIGHT-1M`` (and the
   order counts on order placements).
-* :func:`pump`: after the handler, the stream hub's ``tick`` (virtual time may have moved:
+* pump: after the handler, the stream hub's ``tick`` (virtual time may have moved:
   listen keys expire, delayed stream frames go out).
 * :func:`gate`: for a ``/fapi`` or ``/sim`` route, parse the parameters, pass the engine's
   :class:`~adapters.sim.engine.gateway.Gateway` (ban, faults, weight), authenticate a signed
@@ -172,6 +173,7 @@ ROUTES: list[web.RouteDef] = [
     _get("/control/stream-faults", control.stream_faults),
     web.post("/control/stream-faults", control.set_stream_faults),
     _get("/control/info", control.info),
+    web.post("/control/snapshot", control.snapshot),
     _get("/control/params", get_params),
     web.post("/control/params", set_params),
     web.post("/control/param-signal", set_param_signal),
@@ -228,9 +230,15 @@ def _http_error(exc: web.HTTPException) -> web.Response:
 
 @web.middleware
 async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every outcome as Binance JSON with its status; never a 500 (module docstring)."""
+    """Every outcome as Binance JSON with its status; never a 500 (module docstring).
+
+    Inside it, the pump stage, then :func:`gate`.
+    """
     try:
-        response = await handler(request)
+        try:
+            response = await gate(request, handler)
+        finally:
+            request.app[HUB].tick()  # the pump stage
     except LostAck:
         # The lost_ack fault: the order executed; close the connection so no answer leaves.
         if request.transport is not None:
@@ -261,16 +269,6 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
-@web.middleware
-async def pump(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """After every request: listen keys due expire and delayed stream frames due go out."""
-    try:
-        return await handler(request)
-    finally:
-        request.app[HUB].tick()
-
-
-@web.middleware
 async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """The venue's front door for /fapi and /sim routes; the control API's gate."""
     info = request.match_info
@@ -290,10 +288,7 @@ async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
     request[CLIENT] = client
     raw = await read_request(request)
     request[PARAMS] = raw.params
-    try:
-        cost = endpoint.cost(raw.params)
-    except ValueError:  # a weight rule read a non-ASCII digit ("²".isdigit()) as a limit
-        cost = endpoint.cost({k: v for k, v in raw.params.items() if v.isascii()})
+    cost = endpoint.cost(raw.params)
     request[USAGE] = gateway.enter(client, cost)
     if endpoint.signed:
         wall = request.app[WALL].now_ms()
@@ -324,7 +319,7 @@ def create_app(
         info: what ``GET /control/info`` reports.
     """
     app = web.Application(
-        middlewares=[errors, pump, gate],
+        middlewares=[errors],  # with pump and gate inside (module docstring)
         client_max_size=MAX_BODY_BYTES,
         # Long query strings and API keys reach the venue (-1101, -2014) instead of the HTTP
         # parser's plain-text 400 at 8190 bytes.

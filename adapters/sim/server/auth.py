@@ -23,6 +23,7 @@ import ipaddress
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -40,6 +41,7 @@ __all__ = [
     "check_control",
     "is_loopback",
     "sign",
+    "sign_fast",
 ]
 
 API_KEY_HEADER = "X-MBX-APIKEY"
@@ -48,12 +50,61 @@ API_KEY_PATTERN = re.compile(r"^[A-Za-z0-9]{1,128}$")
 DEFAULT_RECV_WINDOW = 5_000
 MAX_RECV_WINDOW = 60_000
 SIGNATURE = "signature"
-_TAIL = re.compile(rb"(?:^|&)signature=([^&]*)$")
+_TAIL_NAME = b"signature="
 
 
 def sign(secret: str, payload: bytes) -> str:
     """Lowercase hex HMAC-SHA256 of ``payload`` with ``secret`` (Binance's signature)."""
-    return hmac.new(secret.encode("utf-8"), payload, hashlib.sha256).hexdigest()
+    return hmac.digest(secret.encode("utf-8"), payload, hashlib.sha256).hex()
+
+
+_BLOCK = 64  # SHA-256's block size
+_PADS: dict[str, tuple[Any, Any]] = {}
+_MAX_PADS = 100_000  # one entry per secret in use; past this, signing just does not memoise
+
+
+def _pads(secret: str) -> tuple[Any, Any]:
+    """SHA-256 states after the inner and outer padded keys of ``secret`` (RFC 2104)."""
+    found = _PADS.get(secret)
+    if found is None:
+        key = secret.encode("utf-8")
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(_BLOCK, b"\0")
+        found = (
+            hashlib.sha256(bytes(b ^ 0x36 for b in key)),
+            hashlib.sha256(bytes(b ^ 0x5C for b in key)),
+        )
+        if len(_PADS) < _MAX_PADS:
+            _PADS[secret] = found
+    return found
+
+
+def sign_fast(secret: str, payload: bytes) -> str:
+    """:func:`sign`, from the secret's memoised padded-key states: the per-request hot path.
+
+    HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m)); both padded keys fill one block, so the
+    hash states after them are computed once per secret and copied for each request, which
+    halves the cost of a signature check.
+    """
+    inner_start, outer_start = _pads(secret)
+    inner = inner_start.copy()
+    inner.update(payload)
+    outer = outer_start.copy()
+    outer.update(inner.digest())
+    return str(outer.hexdigest())
+
+
+def _tail(total: bytes) -> tuple[int, bytes] | None:
+    """Where the trailing ``signature=<hex>`` parameter starts, and its value; or ``None``.
+
+    The signature must be the last parameter: the piece after the last ``&`` (or the whole
+    text when there is none) starting with ``signature=``; what precedes its ``&`` is signed.
+    """
+    cut = total.rfind(b"&")
+    if not total.startswith(_TAIL_NAME, cut + 1):
+        return None
+    return max(cut, 0), total[cut + 1 + len(_TAIL_NAME) :]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +146,10 @@ class KeyRing:
     def get(self, api_key: str | None) -> Credential | None:
         return self._by_key.get(api_key) if api_key else None
 
+    def credentials(self) -> list[Credential]:
+        """Every key, in the order added (a server snapshot carries them)."""
+        return list(self._by_key.values())
+
 
 def authenticate(raw: RawRequest, api_key: str | None, keys: KeyRing, wall_ms: int) -> Credential:
     """The credential of a signed request, or the Binance refusal (surface doc §3)."""
@@ -106,7 +161,7 @@ def authenticate(raw: RawRequest, api_key: str | None, keys: KeyRing, wall_ms: i
     if credential is None:
         raise Rejected(-2015, "Invalid API-key, IP, or permissions for action.")
     total = raw.query + raw.body
-    tail = _TAIL.search(total)
+    tail = _tail(total)
     if raw.signature is None or tail is None:
         raise mandatory(SIGNATURE)
     timestamp = raw.params.integer("timestamp", required=True)
@@ -115,8 +170,9 @@ def authenticate(raw: RawRequest, api_key: str | None, keys: KeyRing, wall_ms: i
     assert window is not None  # noqa: S101 - defaulted
     if window > MAX_RECV_WINDOW:
         raise Rejected(-1131, f"recvWindow must be less than {MAX_RECV_WINDOW}.")
-    expected = sign(credential.secret, total[: tail.start()]).encode("ascii")
-    if not hmac.compare_digest(expected, tail.group(1).lower()):
+    start, given = tail
+    expected = sign_fast(credential.secret, total[:start]).encode("ascii")
+    if not hmac.compare_digest(expected, given.lower()):
         raise Rejected(-1022, "Signature for this request is not valid.")
     if timestamp >= wall_ms + 1000:
         raise Rejected(-1021, "Timestamp for this request was 1000ms ahead of the server's time.")

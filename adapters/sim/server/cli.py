@@ -5,6 +5,10 @@ prints exactly one JSON line ``{"base_url", "ws_url", "control_token", "api_key"
 "seed"}``
 and serves until SIGINT or SIGTERM, then shuts down cleanly and exits 0. A bad option is one
 line on stderr and exit status 2 (a :class:`~harness.errors.ConfigError`, printed by the CLI).
+
+``--restore FILE`` restarts from a snapshot (``POST /control/snapshot``): seed, defects,
+scenario, accounts, keys and virtual time come from the file, so the options that would set
+them are refused with it; an unreadable, corrupt or foreign file is one line and exit 2.
 """
 
 from __future__ import annotations
@@ -44,13 +48,19 @@ def register(sub: Any) -> None:
     serve.add_argument("--scenario", default=None, help="scenario to load at start")
     serve.add_argument("--api-key", default=None, metavar="K", help="the first account's key")
     serve.add_argument("--api-secret", default=None, metavar="S", help="and its secret")
-    serve.add_argument("--balance", default="10000", help="the first account's USDT (10000)")
+    serve.add_argument("--balance", default=None, help="the first account's USDT (10000)")
     serve.add_argument(
         "--defect",
         action="append",
         default=[],
         metavar="NAME",
         help="inject a named simulator defect (repeatable); see 'perpcheck defects'",
+    )
+    serve.add_argument(
+        "--restore",
+        default=None,
+        metavar="FILE",
+        help="restart from a snapshot taken with POST /control/snapshot (keys and state)",
     )
     serve.add_argument(
         "--allow-remote",
@@ -67,6 +77,33 @@ def _int(name: str, text: str, low: int, high: int) -> int:
     return int(text)
 
 
+def _restore_file(args: argparse.Namespace) -> bytes | None:
+    """The snapshot's bytes (``--restore``), refused with the options it replaces."""
+    if args.restore is None:
+        return None
+    given = [
+        option
+        for option, value in (
+            ("--seed", args.seed),
+            ("--scenario", args.scenario),
+            ("--balance", args.balance),
+            ("--api-key", args.api_key),
+            ("--api-secret", args.api_secret),
+            ("--defect", args.defect or None),
+        )
+        if value is not None
+    ]
+    if given:
+        msg = f"--restore takes the state from the snapshot; drop {', '.join(given)}"
+        raise ConfigError(msg)
+    try:
+        with open(args.restore, "rb") as file:
+            return file.read()
+    except OSError as exc:
+        msg = f"--restore {args.restore}: cannot read it ({exc.strerror or exc})"
+        raise ConfigError(msg) from None
+
+
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     seed = (
         _int("--seed", args.seed, 0, 2**31 - 1)
@@ -75,7 +112,7 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     )
     port = _int("--port", args.port, 0, 65535)
     try:
-        balance = Decimal(args.balance)
+        balance = Decimal("10000" if args.balance is None else args.balance)
     except InvalidOperation:
         balance = Decimal("NaN")
     if not balance.is_finite() or balance < 0:
@@ -97,6 +134,7 @@ def _serve(args: argparse.Namespace) -> int:
     from adapters.sim.defects import validate_defects
     from adapters.sim.server.runner import is_loopback_host
 
+    restore = _restore_file(args)
     options = _options(args)
     validate_defects(args.defect)
     if not args.allow_remote and not is_loopback_host(args.host):
@@ -105,10 +143,12 @@ def _serve(args: argparse.Namespace) -> int:
             "accounts and a market anyone could move; pass --allow-remote to listen there anyway"
         )
         raise ConfigError(msg)
-    return asyncio.run(_run(args, **options))
+    return asyncio.run(_run(args, restore=restore, **options))
 
 
-async def _run(args: argparse.Namespace, *, seed: int, port: int, balance: Decimal) -> int:
+async def _run(
+    args: argparse.Namespace, *, seed: int, port: int, balance: Decimal, restore: bytes | None
+) -> int:
     from adapters.sim.server.runner import start_server
     from harness.venue import VenueConfig
 
@@ -119,13 +159,15 @@ async def _run(args: argparse.Namespace, *, seed: int, port: int, balance: Decim
         options={"balance": format(balance, "f")},
     )
     handle = await start_server(
-        config,
+        None if restore is not None else config,
         host=args.host,
         port=port,
         api_key=args.api_key,
         api_secret=args.api_secret,
         allow_remote=args.allow_remote,
+        restore=restore,
     )
+    seed = handle.seed
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

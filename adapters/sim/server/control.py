@@ -20,7 +20,9 @@ from adapters.sim import scenarios
 from adapters.sim.engine.exchange import Engine
 from adapters.sim.engine.liquidation import LiquidationRecord
 from adapters.sim.engine.scenario import apply_scenario
-from adapters.sim.server.auth import KeyRing
+from adapters.sim.engine.snapshot import SnapshotError
+from adapters.sim.engine.snapshot import snapshot as take_snapshot
+from adapters.sim.server.auth import Credential, KeyRing
 from adapters.sim.server.serialize_account import force_order_json
 from adapters.sim.server.state import ENGINE, HUB, INFO, KEYS
 from adapters.sim.server.wire import json_response, s
@@ -43,10 +45,13 @@ __all__ = [
     "rate_limits",
     "scenario",
     "scenario_list",
+    "server_snapshot",
     "set_faults",
     "set_insurance_fund",
     "set_rate_limits",
     "set_stream_faults",
+    "snapshot",
+    "snapshot_keys",
     "stream_faults",
 ]
 
@@ -400,4 +405,54 @@ async def info(request: web.Request) -> web.Response:
         scenario=server.scenario,
         capabilities=sorted(c.value for c in Capability),
         version=server.version,
+    )
+
+
+# ---------------------------------------------------------------------- snapshots
+SNAPSHOT_TYPE = "application/vnd.perpcheck.snapshot"
+
+
+def server_snapshot(engine: Engine, keys: KeyRing, scenario: str | None) -> bytes:
+    """The engine's snapshot (adapters/sim/engine/snapshot.py) with what the server adds: its
+    API keys (so clients keep their credentials across a restart) and the scenario's name.
+    """
+    rows = [[c.api_key, c.secret, c.account_id, c.seat] for c in keys.credentials()]
+    return take_snapshot(engine, extra={"keys": rows, "scenario": scenario})
+
+
+def snapshot_keys(extra: Any) -> tuple[KeyRing, Credential, str | None]:
+    """The key ring, the first account's credential and the scenario of a server snapshot.
+
+    Raises:
+        SnapshotError: the snapshot is not a server's (no keys, or malformed ones).
+    """
+    rows = extra.get("keys") if isinstance(extra, dict) else None
+    scenario = extra.get("scenario") if isinstance(extra, dict) else None
+    if not isinstance(rows, list) or not rows or not isinstance(scenario, str | None):
+        msg = "not a server snapshot: it holds no API keys (take it with POST /control/snapshot)"
+        raise SnapshotError(msg)
+    keys = KeyRing()
+    try:
+        added = [keys.add(Credential(*row)) for row in rows]
+    except (TypeError, ValueError) as exc:
+        msg = f"corrupt server snapshot: bad API key row ({exc})"
+        raise SnapshotError(msg) from None
+    first = next((c for c in added if c.seat is None), added[0])
+    return keys, first, scenario
+
+
+async def snapshot(request: web.Request) -> web.Response:
+    """``POST /control/snapshot``: the whole simulator state as a snapshot file (binary body).
+
+    ``perpcheck serve --restore FILE`` starts a server from it: same market, accounts, orders,
+    keys and virtual time; WebSocket connections and listen keys are not carried. The file holds
+    the accounts' API secrets.
+    """
+    app = request.app
+    data = server_snapshot(app[ENGINE], app[KEYS], app[INFO].scenario)
+    now = app[ENGINE].clock.now_ms()
+    return web.Response(
+        body=data,
+        content_type=SNAPSHOT_TYPE,
+        headers={"X-SIM-SNAPSHOT-TIME": str(now), "Cache-Control": "no-store"},
     )

@@ -28,6 +28,7 @@ __all__ = [
     "RawRequest",
     "invalid",
     "mandatory",
+    "parse_query",
     "read_request",
 ]
 
@@ -52,13 +53,23 @@ def invalid(name: str) -> NoReturn:
     raise Rejected(-1130, f"Data sent for parameter '{name}' is not valid.")
 
 
+def _too_many(count: int) -> Rejected:
+    msg = f"Too many parameters; expected at most {MAX_FIELDS} and received {count}."
+    return Rejected(-1101, msg)
+
+
 def _pairs(raw: bytes) -> list[tuple[str, str]]:
+    """``raw`` as ``parse_qsl(..., keep_blank_values=True)`` reads it, but strict UTF-8 (-1100).
+
+    Pieces are separated by ``&`` (more than :data:`MAX_FIELDS` pieces, empty ones included:
+    -1101), empty pieces are skipped, a piece without ``=`` is a name with an empty value,
+    ``+`` is a space and ``%XX`` a byte; the bytes must be UTF-8 (-1100 names the parameter).
+    """
     if not raw:
         return []
     pieces = raw.split(b"&")
     if len(pieces) > MAX_FIELDS:
-        msg = f"Too many parameters; expected at most {MAX_FIELDS} and received {len(pieces)}."
-        raise Rejected(-1101, msg)
+        raise _too_many(len(pieces))
     out: list[tuple[str, str]] = []
     for piece in pieces:
         if not piece:
@@ -82,6 +93,33 @@ def _unique(pairs: list[tuple[str, str]]) -> dict[str, str]:
             raise Rejected(-1101, "Duplicate values for a parameter detected.")
         out[key] = value
     return out
+
+
+def parse_query(raw: bytes) -> dict[str, str]:
+    """The parameters of one query string or form body: ``_unique(_pairs(raw))``, faster.
+
+    What clients send is almost always plain ASCII without ``%`` or ``+`` (ccxt and the
+    connectors percent-encode only what needs it): then nothing is decoded and the pieces are
+    read straight off the text, which is several times cheaper than ``parse_qsl``. Anything
+    else takes :func:`_pairs`. Both give the same parameters and the same refusals: in plain
+    ASCII no piece can fail to decode, so the only refusals left are the piece count (checked
+    first, as :func:`_pairs` does) and a duplicate name.
+    """
+    if not raw:
+        return {}
+    if raw.isascii() and b"%" not in raw and b"+" not in raw:
+        pieces = raw.decode("ascii").split("&")
+        if len(pieces) > MAX_FIELDS:
+            raise _too_many(len(pieces))
+        out: dict[str, str] = {}
+        for piece in pieces:
+            if piece:
+                key, _, value = piece.partition("=")
+                if key in out:
+                    raise Rejected(-1101, "Duplicate values for a parameter detected.")
+                out[key] = value
+        return out
+    return _unique(_pairs(raw))
 
 
 class Params(Mapping[str, str]):
@@ -140,11 +178,14 @@ class Params(Mapping[str, str]):
         value = self.text(name, required=required)
         if value is None:
             return default
-        if not INTEGER_PATTERN.fullmatch(value):
+        if value.isascii() and value.isdigit() and len(value) < 19:
+            number = int(value)  # the common case, well inside a long: no pattern needed
+        elif not INTEGER_PATTERN.fullmatch(value):
             raise mandatory(name)
-        number = int(value)
-        if not INT64_MIN <= number <= INT64_MAX:  # not a long: as malformed as 20 digits
-            raise mandatory(name)
+        else:
+            number = int(value)
+            if not INT64_MIN <= number <= INT64_MAX:  # not a long: as malformed as 20 digits
+                raise mandatory(name)
         if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
             invalid(name)
         return number
@@ -184,8 +225,8 @@ async def read_request(request: web.Request) -> RawRequest:
         request[UNREADABLE] = True  # the rest of the stream is lost: the answer closes it
         msg = "Illegal characters found in the request body; it could not be decoded."
         raise Rejected(-1100, msg) from None
-    from_query = _unique(_pairs(query))
-    merged = _unique(_pairs(body))
+    from_query = parse_query(query)
+    merged = parse_query(body) if body else {}
     merged.update(from_query)
     signature = merged.pop("signature", None)
     return RawRequest(query=query, body=body, params=Params(merged), signature=signature)

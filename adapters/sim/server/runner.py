@@ -7,6 +7,10 @@ base URL (and WebSocket URL), the control token, the first account's key and sec
 hub, and :meth:`ServerHandle.stop`.
 The ccxt adapter runs venue ``sim-http`` this way inside the test process; ``perpcheck serve``
 does the same from the command line.
+
+With ``restore`` (the bytes of ``POST /control/snapshot``) the server restarts from a snapshot
+instead: the engine, its virtual time, the API keys and the scenario name come from it (a
+configuration or key given as well is refused); a new control token is issued unless given.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from types import TracebackType
 from aiohttp import web
 
 from adapters.sim.engine.exchange import Engine
+from adapters.sim.engine.snapshot import SnapshotError, load
 from adapters.sim.server.app import create_app
 from adapters.sim.server.auth import Credential, KeyRing, is_loopback
+from adapters.sim.server.control import snapshot_keys
 from adapters.sim.server.state import HUB, ServerInfo
 from adapters.sim.server.streams import StreamHub
 from adapters.sim.venue import SIM_VERSION, open_sim_venue
@@ -86,12 +92,15 @@ async def start_server(
     control_token: str | None = None,
     allow_remote: bool = False,
     wall_clock: Clock | None = None,
+    restore: bytes | None = None,
 ) -> ServerHandle:
     """Start the simulator's HTTP venue; see the module docstring.
 
     Raises:
         ConfigError: a bad configuration, a non-loopback ``host`` without ``allow_remote``, a
-            malformed key, or an address that cannot be bound.
+            malformed key, or an address that cannot be bound;
+            :class:`~adapters.sim.engine.snapshot.SnapshotError` a snapshot that cannot be
+            restored, or given with a configuration or key.
     """
     if not allow_remote and not is_loopback_host(host):
         msg = (
@@ -103,20 +112,27 @@ async def start_server(
     if (api_key is None) != (api_secret is None):
         msg = "give both an API key and an API secret, or neither (both are then generated)"
         raise ConfigError(msg)
-    config = config or VenueConfig()
-    venue = await open_sim_venue(config)
-    engine = venue.engine
-    account_id = venue.account().account_id
-    keys = KeyRing()
-    try:
-        if api_key is not None and api_secret is not None:
-            credential = keys.add(Credential(api_key, api_secret, account_id))
-        else:
-            credential = keys.issue(account_id)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    if restore is not None:
+        if config is not None or api_key is not None:
+            msg = "a restored server takes its configuration and keys from the snapshot"
+            raise ConfigError(msg)
+        engine, keys, credential, scenario = _restored(restore)
+    else:
+        config = config or VenueConfig()
+        venue = await open_sim_venue(config)
+        engine = venue.engine
+        keys = KeyRing()
+        try:
+            if api_key is not None and api_secret is not None:
+                credential = keys.add(Credential(api_key, api_secret, venue.account().account_id))
+            else:
+                credential = keys.issue(venue.account().account_id)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        scenario = config.scenario
+    account_id = credential.account_id
     token = control_token or secrets.token_urlsafe(24)
-    info = ServerInfo(version=SIM_VERSION, scenario=config.scenario)
+    info = ServerInfo(version=SIM_VERSION, scenario=scenario)
     app = create_app(engine, keys=keys, control_token=token, wall_clock=wall_clock, info=info)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -134,11 +150,22 @@ async def start_server(
         api_key=credential.api_key,
         api_secret=credential.secret,
         account_id=account_id,
-        seed=config.seed,
+        seed=engine.config.seed,
         engine=engine,
         keys=keys,
         _runner=runner,
     )
+
+
+def _restored(data: bytes) -> tuple[Engine, KeyRing, Credential, str | None]:
+    """The engine, keys, first credential and scenario of a server snapshot."""
+    loaded = load(data)
+    keys, first, scenario = snapshot_keys(loaded.extra)
+    unknown = sorted({c.account_id for c in keys.credentials()} - set(loaded.engine.accounts))
+    if unknown:
+        msg = f"corrupt server snapshot: keys for accounts it does not hold ({unknown[0]!r})"
+        raise SnapshotError(msg)
+    return loaded.engine, keys, first, scenario
 
 
 def _is_ipv6(host: str) -> bool:

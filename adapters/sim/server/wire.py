@@ -40,10 +40,68 @@ def s(value: Decimal | int) -> str:
     """A decimal as Binance sends it in a string: plain notation, never ``-0``."""
     if isinstance(value, int):
         return str(value)
-    return format(value if value else abs(value), "f")
+    if not value:
+        value = abs(value)
+    text = str(value)  # plain notation unless it has an exponent; much cheaper than format()
+    return format(value, "f") if "E" in text else text
 
 
 def _dump(obj: Any, out: list[str]) -> None:
+    """Append ``obj``'s JSON to ``out``; exact ``dict``/``list`` and their scalars inline.
+
+    The rules are the module docstring's; the fast path only saves the isinstance chain and
+    a call per value for the types payloads are made of (a ``str`` subclass such as an enum
+    member, or anything else, takes the general path, which writes it the same way).
+    """
+    kind = type(obj)
+    if kind is dict:
+        parts: list[str] = []
+        for key, value in obj.items():
+            name = _KEYS.get(key) if type(key) is str else None
+            if name is None:
+                name = _key(key)
+            vkind = type(value)
+            if vkind is str:
+                parts.append(name + _encode_str(value))
+            elif vkind is int:
+                parts.append(name + int.__repr__(value))
+            elif vkind is bool:
+                parts.append(name + ("true" if value else "false"))
+            elif isinstance(value, str):  # a StrEnum member: its text, as _dump_any writes it
+                parts.append(name + _encode_str(value))
+            else:
+                inner: list[str] = [name]
+                _dump(value, inner)
+                parts.append("".join(inner))
+        out.append("{" + ",".join(parts) + "}")
+    elif kind is list:
+        out.append("[")
+        for i, value in enumerate(obj):
+            if i:
+                out.append(",")
+            _dump(value, out)
+        out.append("]")
+    else:
+        _dump_any(obj, out)
+
+
+_KEYS: dict[str, str] = {}
+_MAX_KEYS = 4096  # payload keys are the server's own names; the memo stays small anyway
+
+
+def _key(key: object) -> str:
+    """``"key":`` for a mapping key (memoised: payloads repeat the same few names)."""
+    if type(key) is str:
+        found = _KEYS.get(key)
+        if found is None:
+            found = _encode_str(key) + ":"
+            if len(_KEYS) < _MAX_KEYS:
+                _KEYS[key] = found
+        return found
+    return _encode_str(str(key)) + ":"
+
+
+def _dump_any(obj: Any, out: list[str]) -> None:
     if isinstance(obj, str):
         out.append(_encode_str(obj))
     elif obj is None:
@@ -64,8 +122,7 @@ def _dump(obj: Any, out: list[str]) -> None:
         for i, (key, value) in enumerate(obj.items()):
             if i:
                 out.append(",")
-            out.append(_encode_str(str(key)))
-            out.append(":")
+            out.append(_key(key))
             _dump(value, out)
         out.append("}")
     elif isinstance(obj, list | tuple):
