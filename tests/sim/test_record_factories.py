@@ -1,7 +1,8 @@
 """The hot path's record factories build the same objects as the dataclasses' constructors.
 
 engine/records.py ``new_fill`` and ``new_income`` set the slots of the frozen dataclasses
-directly; a field added to (or reordered in) a dataclass must fail here.
+directly; a field added to (or reordered in) a dataclass must fail here. ``trade_names`` shares
+equal trade ids and their text between records (a memory measure): the values stay the same.
 """
 
 from __future__ import annotations
@@ -12,9 +13,17 @@ from decimal import Decimal
 
 import pytest
 
+from adapters.sim.engine import records
 from adapters.sim.engine.accounts import FillRecord
-from adapters.sim.engine.records import FILL_FIELDS, INCOME_FIELDS, new_fill, new_income
-from harness.model import IncomeRecord, IncomeType
+from adapters.sim.engine.records import (
+    FILL_FIELDS,
+    INCOME_FIELDS,
+    new_fill,
+    new_income,
+    trade_names,
+)
+from harness.model import IncomeRecord, IncomeType, Side
+from tests.sim.simkit import BTC, ETH, make_engine, market
 
 
 def test_new_fill_is_the_dataclass_built_by_its_constructor() -> None:
@@ -60,3 +69,31 @@ def test_new_income_is_the_dataclass_built_by_its_constructor() -> None:
     assert built == expected
     assert repr(built) == repr(expected)
     assert pickle.loads(pickle.dumps(built)) == expected  # noqa: S301 - our own bytes
+
+
+def test_trade_names_share_equal_ids_and_their_text() -> None:
+    first = trade_names(int("987654321"))
+    again = trade_names(int("987654321"))
+    assert first == (987654321, "987654321")
+    assert again[0] is first[0]
+    assert again[1] is first[1]
+
+
+def test_trade_names_table_is_bounded() -> None:
+    for n in range(3 * records._NAMES_SIZE):
+        assert trade_names(n) == (n, str(n))
+    assert len(records._NAMES) <= records._NAMES_SIZE
+
+
+def test_fills_in_two_symbols_with_the_same_trade_id_share_it() -> None:
+    engine = make_engine(seed=3)
+    acct = engine.create_account(Decimal(100_000))
+    engine._trade_seq[ETH] = engine._trade_seq[BTC]
+    engine.place_order(acct.account_id, market(BTC, Side.BUY, "0.002"))
+    engine.place_order(acct.account_id, market(ETH, Side.BUY, "0.05"))
+    btc, eth = acct.fills
+    assert btc.trade_id == eth.trade_id
+    assert btc.trade_id is eth.trade_id
+    infos = [r.info for r in acct.income if r.income_type is IncomeType.COMMISSION]
+    assert infos == [str(btc.trade_id)] * 2
+    assert infos[0] is infos[1]

@@ -32,6 +32,8 @@ __all__ = [
 
 ZERO = Decimal(0)
 OPEN_STATUSES = frozenset(("NEW", "PARTIALLY_FILLED"))
+#: the venue's client order id for an order placed without one: this prefix and the order id.
+DEFAULT_CID_PREFIX = "sim-"
 # Aggregates (sums of notionals) are kept exactly: no rounding at any size.
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 _ADD, _SUB, _MUL = _EXACT.add, _EXACT.subtract, _EXACT.multiply
@@ -247,10 +249,10 @@ class OrderRecord:
 
     __slots__ = (
         "_acct",
+        "_cid",
         "_executed",
         "_status",
         "account_id",
-        "client_order_id",
         "cum_quote",
         "liquidation",
         "order_id",
@@ -268,7 +270,7 @@ class OrderRecord:
     def __init__(
         self,
         order_id: int,
-        client_order_id: str,
+        client_order_id: str | None,
         account_id: str,
         symbol: str,
         side: str,
@@ -287,7 +289,7 @@ class OrderRecord:
         account: AccountState | None = None,
     ) -> None:
         self.order_id = order_id
-        self.client_order_id = client_order_id
+        self._cid = client_order_id
         self.account_id = account_id
         self.symbol = symbol
         self.side = side
@@ -305,6 +307,21 @@ class OrderRecord:
         self._acct = account
         if account is not None and status in OPEN_STATUSES:
             account._order_opened(self)
+
+    @property
+    def client_order_id(self) -> str:
+        """The order's client id: the one it was placed with, or the venue's ``sim-<orderId>``.
+
+        The generated id is made on demand, not stored (``_cid`` is None): a venue holding a
+        million orders would otherwise keep a string and an index entry for each
+        (benchmarks/bench_memory.py). :meth:`AccountState.order_id_for` finds it all the same.
+        """
+        cid = self._cid
+        return f"{DEFAULT_CID_PREFIX}{self.order_id}" if cid is None else cid
+
+    @client_order_id.setter
+    def client_order_id(self, value: str) -> None:
+        self._cid = value
 
     @property
     def status(self) -> str:
@@ -525,6 +542,38 @@ class AccountState:
 
     def _open_notional_add(self, symbol: str, amount: Decimal) -> None:
         self.open_notional[symbol] = _EXACT.add(self.open_notional.get(symbol, ZERO), amount)
+
+    # ------------------------------------------------------------------ client order ids
+    # ``client_ids`` indexes the ids orders were placed with (client id -> order id); the
+    # generated ``sim-<orderId>`` of an order placed without one is not stored but found from
+    # the order itself. Which order an id names is the one it was given to last, as if every
+    # generated id were indexed when its order was made (order ids grow with time). An entry
+    # -1 takes a generated id out of the index (see unindex_cid).
+    def _default_owner(self, cid: str) -> int | None:
+        """The order whose generated client id is ``cid``, or None."""
+        if not cid.startswith(DEFAULT_CID_PREFIX):
+            return None
+        digits = cid[len(DEFAULT_CID_PREFIX) :]
+        if not (digits.isascii() and digits.isdigit()) or len(digits) > 20 or digits[0] == "0":
+            return None
+        rec = self.orders.get(int(digits))
+        return rec.order_id if rec is not None and rec._cid is None else None
+
+    def order_id_for(self, cid: str) -> int | None:
+        """The order id the client id ``cid`` names in this account, or None."""
+        known = self.client_ids.get(cid)
+        generated = self._default_owner(cid)
+        if known is None:
+            return generated
+        if known < 0:  # taken out of the index after its order was made (unindex_cid)
+            return None
+        return known if generated is None or known > generated else generated
+
+    def unindex_cid(self, cid: str) -> None:
+        """Take ``cid`` out of the index (``lost-ack-id-not-indexed``) until given again."""
+        self.client_ids.pop(cid, None)
+        if self._default_owner(cid) is not None:
+            self.client_ids[cid] = -1  # the generated id of an order: it would be found
 
     # ------------------------------------------------------------------ positions
     def position(self, symbol: str, default_leverage: int) -> PositionState:

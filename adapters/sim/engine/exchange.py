@@ -42,7 +42,7 @@ from adapters.sim.engine.params import ParamController
 from adapters.sim.engine.prices import Feed, PriceState
 from adapters.sim.engine.publisher import Publisher
 from adapters.sim.engine.quiet import QuietRuns
-from adapters.sim.engine.records import new_fill
+from adapters.sim.engine.records import new_fill, trade_names
 from adapters.sim.engine.stream_faults import StreamFaultState
 from harness.clock import VirtualClock
 from harness.errors import ConfigError, Rejected
@@ -370,6 +370,11 @@ class Engine:
         self.prices[symbol].set_path(path, self.clock.now_ms())
 
     # ------------------------------------------------------------------ orders
+    @property
+    def order_seq(self) -> int:
+        """The last order id given out."""
+        return self._order_seq
+
     def _next_order_id(self) -> int:
         self._order_seq += 1
         return self._order_seq
@@ -407,7 +412,8 @@ class Engine:
     ) -> OrderRecord:
         self._order_seq = order_id = self._order_seq + 1
         now = self.clock.now_ms()
-        client_order_id = client_id or f"sim-{order_id}"
+        # A generated client id is made on demand, not stored (OrderRecord.client_order_id).
+        client_order_id = client_id or None
         rec = OrderRecord(
             order_id,
             client_order_id,
@@ -428,7 +434,8 @@ class Engine:
             account=acct,
         )
         acct.orders[order_id] = rec
-        acct.client_ids[client_order_id] = order_id
+        if client_order_id is not None:
+            acct.client_ids[client_order_id] = order_id
         return rec
 
     def place_order(self, account_id: str, req: OrderRequest) -> OrderRecord:
@@ -448,7 +455,8 @@ class Engine:
             remember=not self.reference,
         )
         cid = req.client_order_id
-        if cid is not None and cid in acct.client_ids and not self._duplicate_cid:
+        taken = cid is not None and acct.order_id_for(cid) is not None
+        if taken and not self._duplicate_cid:
             raise Rejected(-4116, "clientOrderId is duplicated")
         reduce_only = req.reduce_only and not self._reduce_only_ignored
         pos_qty = ZERO
@@ -488,11 +496,13 @@ class Engine:
             price,
             tif,
             reduce_only,
-            cid if cid not in acct.client_ids else None,
+            None if taken else cid,
             False,
         )
         if cid is not None and cid != rec.client_order_id:
-            # duplicate-client-id-accepted: the venue keeps both orders under the same id.
+            # duplicate-client-id-accepted: the venue keeps both orders under the same id; the
+            # new one's generated id stays indexed (its own, no longer derived from the order).
+            acct.client_ids[rec.client_order_id] = rec.order_id
             rec.client_order_id = cid
         events = self.events.active
         if events:
@@ -705,8 +715,11 @@ class Engine:
         change = signed(side.sign, qty) if share else side.sign * qty
         realized = self.ledger.update_position(acct, pos, change, price)
         acct.cross_wallet -= fee
-        if fee or realized:
+        if share:
+            trade_id, info = trade_names(trade_id)
+        else:
             info = str(trade_id)
+        if fee or realized:
             if fee:
                 amount = negated(fee) if share else -fee
                 self.ledger.income(acct, IncomeType.COMMISSION, amount, rec.symbol, info)
@@ -778,7 +791,7 @@ class Engine:
         acct: AccountState, symbol: str, order_id: int | None, client_id: str | None
     ) -> OrderRecord | None:
         if order_id is None and client_id is not None:
-            order_id = acct.client_ids.get(client_id)
+            order_id = acct.order_id_for(client_id)
         if order_id is None:
             return None
         rec = acct.orders.get(order_id)

@@ -440,7 +440,7 @@ class Gateway:
             return Ack.SENT
         self._faults = dataclasses.replace(self._faults, lost_ack=self._faults.lost_ack - 1)
         if engine.has("lost-ack-id-not-indexed"):
-            engine.accounts[account_id].client_ids.pop(rec.client_order_id, None)
+            engine.accounts[account_id].unindex_cid(rec.client_order_id)
         return Ack.LOST
 
     def usage(self, client: str, account_id: str | None = None) -> RateUsage:

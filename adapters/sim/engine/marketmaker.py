@@ -85,7 +85,9 @@ class MarketMaker:
         # The maker's own order and fill history is never read; keep only its live quotes.
         for order_id in [o for o, r in self.account.orders.items() if r.symbol == symbol]:
             del self.account.orders[order_id]
-        self.account.client_ids = {r.client_order_id: o for o, r in self.account.orders.items()}
+        self.account.client_ids = {
+            r._cid: o for o, r in self.account.orders.items() if r._cid is not None
+        }
         self.account.fills.clear()
         self.account.income.clear()
         profile = self.profiles[symbol]

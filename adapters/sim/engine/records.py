@@ -6,6 +6,12 @@ on a fill that cost about as much as the rest of the fill's bookkeeping. These f
 the object and set each slot through its own descriptor, taken once; the result is the same
 object (class, fields, equality, repr, pickling). tests/sim/test_record_factories.py compares
 them with the constructors, field list included.
+
+:func:`trade_names` shares a trade id and its text (the ``info`` of the fill's income records)
+between the symbols' trades: trade ids count per symbol, so symbols trading at similar rates
+reuse the same numbers, and each record would otherwise hold its own int and string (about 80
+bytes a fill; benchmarks/bench_memory.py). Ints and strings are immutable and compared by value:
+sharing changes no answer.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from decimal import Decimal
 from adapters.sim.engine.accounts import FillRecord
 from harness.model import IncomeRecord, IncomeType
 
-__all__ = ["FILL_FIELDS", "INCOME_FIELDS", "new_fill", "new_income"]
+__all__ = ["FILL_FIELDS", "INCOME_FIELDS", "new_fill", "new_income", "trade_names"]
 
 FILL_FIELDS = (
     "trade_id",
@@ -33,6 +39,8 @@ FILL_FIELDS = (
 INCOME_FIELDS = ("income_type", "amount", "asset", "symbol", "time_ms", "tran_id", "info")
 
 _NEW = object.__new__
+_NAMES: dict[int, tuple[int, str]] = {}
+_NAMES_SIZE = 4096  # recent trade ids; the table starts over when full
 (_F0, _F1, _F2, _F3, _F4, _F5, _F6, _F7, _F8, _F9, _F10) = (
     getattr(FillRecord, name).__set__ for name in FILL_FIELDS
 )
@@ -89,3 +97,13 @@ def new_income(
     _I5(record, tran_id)
     _I6(record, info)
     return record
+
+
+def trade_names(trade_id: int) -> tuple[int, str]:
+    """``(trade_id, str(trade_id))``, objects shared with earlier calls for the same number."""
+    found = _NAMES.get(trade_id)
+    if found is None:
+        if len(_NAMES) >= _NAMES_SIZE:
+            _NAMES.clear()
+        found = _NAMES[trade_id] = (trade_id, str(trade_id))
+    return found
