@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.clock import WallClock, iso_ms
 from harness.errors import ConfigError
 from harness.results import (
     SHARDS_DIR,
@@ -56,7 +55,6 @@ __all__ = [
 RESULT_ATTR = "perpcheck_result"
 _RUN_DIR = "perpcheck_run_dir"
 _SEED = "perpcheck_seed"
-_WALL = WallClock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,16 +214,9 @@ class ControllerRecorder:
         run.counts = {}
         for result in merged.results:
             run.counts[result.status.value] = run.counts.get(result.status.value, 0) + 1
-        run.finished_at = iso_ms(_WALL.now_ms())
-        run.exit_status = exitstatus
-        run.complete = len(merged.results) >= self.expected and exitstatus in (0, 1)
-        self.writer.write_run()
-        from harness.report import render_run
+        from harness.recording import end_run
 
-        render_run(self.run_dir)
-        self.config.hook.pytest_perpcheck_run_finished(
-            config=self.config, run_dir=self.run_dir, run=run, results=tuple(self.results)
-        )
+        end_run(self.config, self.writer, self.results, self.expected, exitstatus)
 
     def summary_lines(self) -> list[str]:
         from harness.progress import end_of_run_lines

@@ -28,7 +28,7 @@ from harness.checks import CheckContext, CheckSpec
 from harness.clock import WallClock, iso_ms
 from harness.deviations import documented_deviation
 from harness.errors import ConfigError, PerpcheckError, VenueUnavailable
-from harness.results import CheckResult, ResultsWriter, RunInfo, ShardWriter, Status
+from harness.results import CheckResult, ResultsWriter, RunInfo, RunWriter, ShardWriter, Status
 from harness.safety import CleanupReport, NotionalGuard, run_prefix
 from harness.venue import Capability, Venue, VenueConfig, available_venues, open_venue
 
@@ -409,18 +409,7 @@ class Recorder:
             self.writer.write_run()
             self.writer.close()
             return
-        run = self.writer.run
-        run.finished_at = iso_ms(_WALL.now_ms())
-        run.exit_status = exitstatus
-        run.complete = len(self.results) >= self.expected and exitstatus in (0, 1)
-        self.writer.write_run()
-        self.writer.close()
-        from harness.report import render_run
-
-        render_run(self.run_dir)
-        self.config.hook.pytest_perpcheck_run_finished(
-            config=self.config, run_dir=self.run_dir, run=run, results=tuple(self.results)
-        )
+        end_run(self.config, self.writer, self.results, self.expected, exitstatus)
 
     def summary_lines(self) -> list[str]:
         from harness.progress import end_of_run_lines
@@ -458,3 +447,27 @@ def _crash(report: pytest.TestReport) -> str:
     if crash is not None and crash.message:
         return str(crash.message).splitlines()[0]
     return str(report.longrepr).strip().splitlines()[-1] if report.longrepr else "failed"
+
+
+def end_run(
+    config: pytest.Config,
+    writer: RunWriter,
+    results: list[CheckResult],
+    expected: int,
+    exitstatus: int,
+) -> None:
+    """Finish ``run.json`` (complete only when every selected check recorded a result and pytest
+    ended normally), close the writer, render the report and tell the plugins (serial runs and an
+    xdist controller alike)."""
+    run = writer.run
+    run.finished_at = iso_ms(_WALL.now_ms())
+    run.exit_status = exitstatus
+    run.complete = len(results) >= expected and exitstatus in (0, 1)
+    writer.write_run()
+    writer.close()
+    from harness.report import render_run
+
+    render_run(writer.run_dir)
+    config.hook.pytest_perpcheck_run_finished(
+        config=config, run_dir=writer.run_dir, run=run, results=tuple(results)
+    )
