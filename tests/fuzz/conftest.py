@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
+from hypothesis import HealthCheck, Phase, settings
 
 from harness.venue import VenueConfig
 from tests.fuzz.invariants import assert_engine_consistent
@@ -21,6 +22,20 @@ SCALE = float(os.environ.get("PERPCHECK_FUZZ_SCALE", "1"))
 
 def scaled(examples: int) -> int:
     return max(1, round(examples * SCALE))
+
+
+def server_settings(
+    examples: int,
+    health_checks: tuple[HealthCheck, ...] = (HealthCheck.too_slow, HealthCheck.data_too_large),
+) -> settings:
+    """Hypothesis settings for a test against the session's server: ``examples`` scaled, no
+    deadline, no shrinking (the server keeps state: shrinking cannot replay an example)."""
+    return settings(
+        max_examples=scaled(examples),
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(health_checks),
+    )
 
 
 DEPOSITS = Decimal(10_000)  # the server's first account (VenueConfig's default balance)

@@ -18,14 +18,14 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from adapters.sim.engine.gateway import ENDPOINTS
 from adapters.sim.server.params import Params
 from adapters.sim.server.surface import OPERATIONS
 from tests.fuzz.cases import DEFECTS, Case, Context, Expect, documented, draw_case, security_of
-from tests.fuzz.conftest import FuzzStats, check_invariants, scaled
+from tests.fuzz.conftest import FuzzStats, check_invariants, scaled, server_settings
 from tests.fuzz.kit import FuzzServer, RawClient, Reply
 
 EXAMPLES = 130
@@ -112,12 +112,7 @@ def _learn(ctx: Context, case: Case, reply: Reply) -> None:
         ctx.client_ids.append(str(body["clientOrderId"]))
 
 
-@settings(
-    max_examples=scaled(EXAMPLES),
-    deadline=None,
-    phases=[Phase.explicit, Phase.generate],  # the server keeps state: shrinking cannot replay
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@server_settings(EXAMPLES)
 @given(data=st.data())
 def test_each_defect_class_gets_its_documented_code(
     fuzz_server: FuzzServer,

@@ -16,10 +16,10 @@ import time
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fuzz.conftest import FuzzStats, check_invariants, scaled
+from tests.fuzz.conftest import FuzzStats, check_invariants, scaled, server_settings
 from tests.fuzz.kit import FuzzServer, RawClient, Request, encode, signed, wall_ms
 
 EXAMPLES = 100
@@ -120,12 +120,7 @@ def _check(
         )
 
 
-@settings(
-    max_examples=scaled(EXAMPLES),
-    deadline=None,
-    phases=[Phase.explicit, Phase.generate],  # the server keeps state: shrinking cannot replay
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
+@server_settings(EXAMPLES)
 @given(data=st.data())
 def test_random_requests_get_no_5xx_and_only_documented_codes(
     fuzz_server: FuzzServer,

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, given
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from adapters.sim.server import sign
-from tests.fuzz.conftest import FuzzStats, check_invariants, scaled
+from tests.fuzz.conftest import FuzzStats, check_invariants, scaled, server_settings
 from tests.fuzz.kit import FuzzServer, wall_ms
 
 EXAMPLES = 2_000  # one request each
@@ -93,12 +93,7 @@ def _prepare(
     return prepared
 
 
-@settings(
-    max_examples=scaled(EXAMPLES),
-    deadline=None,
-    phases=[Phase.explicit, Phase.generate],  # the server keeps state: shrinking cannot replay
-    suppress_health_check=list(HealthCheck),
-)
+@server_settings(EXAMPLES, tuple(HealthCheck))
 @given(data=st.data())
 def test_schemathesis_finds_every_answer_as_described(
     fuzz_server: FuzzServer,

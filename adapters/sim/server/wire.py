@@ -47,7 +47,7 @@ def s(value: Decimal | int) -> str:
 
 
 def _dump(obj: Any, out: list[str]) -> None:
-    """Append ``obj``'s JSON to ``out``; exact ``dict``/``list`` and their scalars inline.
+    """Append ``obj``'s JSON to ``out``; an exact ``dict`` and its scalars inline.
 
     The rules are the module docstring's; the fast path only saves the isinstance chain and
     a call per value for the types payloads are made of (a ``str`` subclass such as an enum
@@ -74,14 +74,7 @@ def _dump(obj: Any, out: list[str]) -> None:
                 _dump(value, inner)
                 parts.append("".join(inner))
         out.append("{" + ",".join(parts) + "}")
-    elif kind is list:
-        out.append("[")
-        for i, value in enumerate(obj):
-            if i:
-                out.append(",")
-            _dump(value, out)
-        out.append("]")
-    else:
+    else:  # lists and everything else: the general path
         _dump_any(obj, out)
 
 
