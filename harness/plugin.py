@@ -27,6 +27,7 @@ _REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
 _CTX = pytest.StashKey[CheckContext]()
 _CHECK_FAILED = pytest.StashKey[bool]()
 _DEVIATIONS = pytest.StashKey["Any"]()  # harness.deviations.RunDeviations
+_LOOP_POLICY = pytest.StashKey["Any"]()  # the policy in force before pytest_configure
 
 
 def _spec(item: pytest.Item) -> CheckSpec | None:
@@ -72,6 +73,13 @@ _OPTIONS = (
         "perpcheck_max_run_notional",
         "refuse orders once the run's notional reaches this (default: 50000 on real venues)",
         "USDT",
+    ),
+    _Option(
+        ("--event-loop",),
+        "perpcheck_event_loop",
+        "event loop of the checks: auto (uvloop where installed), uvloop or asyncio",
+        "LOOP",
+        ini_default="auto",
     ),
     _Option(
         ("--known-deviations",),
@@ -127,8 +135,33 @@ def pytest_configure(config: pytest.Config) -> None:
     from harness.allure import AllureResults
     from harness.recording import RunSettings
 
+    _use_event_loop(config)
     config.stash[_SETTINGS] = RunSettings.from_config(config)
     config.pluginmanager.register(AllureResults(config), "perpcheck-allure")
+
+
+def _use_event_loop(config: pytest.Config) -> None:
+    """Install the chosen loop's policy (pytest-asyncio makes every loop from the current one)."""
+    import asyncio
+
+    from harness.errors import ConfigError
+    from harness.loops import loop_policy
+
+    choice = config.getoption("perpcheck_event_loop") or config.getini("perpcheck_event_loop")
+    try:
+        policy = loop_policy(str(choice))
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[_LOOP_POLICY] = asyncio.get_event_loop_policy()
+    asyncio.set_event_loop_policy(policy)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    previous = config.stash.get(_LOOP_POLICY, None)
+    if previous is not None:
+        import asyncio
+
+        asyncio.set_event_loop_policy(previous)
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:

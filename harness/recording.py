@@ -283,7 +283,9 @@ async def preflight(name: str, config: VenueConfig) -> dict[str, str]:
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {"python": platform.python_version()}
+    from harness.loops import loop_name
+
+    out = {"python": platform.python_version(), "event loop": loop_name()}
     for dist in ("perpcheck", "pytest", "ccxt"):
         try:
             out[dist] = version(dist)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, VenueUnavailable
+from harness.loops import CHOICES
 from harness.results import CheckResult
 
 __all__ = ["EXIT_CODES_HELP", "open_in_browser", "register"]
@@ -141,6 +142,12 @@ def register(sub: Any, *, plugin_commands: bool = True) -> None:
         help="a known-deviations registry (TOML) to judge the venue by, besides its own "
         "(repeatable)",
     )
+    run.add_argument(
+        "--event-loop",
+        default=None,
+        choices=CHOICES,
+        help="event loop of the checks (default: auto, uvloop where installed)",
+    )
     run.add_argument("--open", action="store_true", help="open the report in a browser at the end")
     run.set_defaults(handler=_run)
 
@@ -188,7 +195,7 @@ def register(sub: Any, *, plugin_commands: bool = True) -> None:
 
 
 def _safety_args(args: argparse.Namespace) -> list[str]:
-    """The safety and judging options of ``perpcheck run``, passed on to the plugin."""
+    """The safety, judging and event-loop options of ``perpcheck run``, for the plugin."""
     out = []
     if args.allow_mainnet:
         out.append("--allow-mainnet")
@@ -200,6 +207,8 @@ def _safety_args(args: argparse.Namespace) -> list[str]:
         out += ["--max-run-notional", args.max_run_notional]
     for path in args.known_deviations:
         out += ["--known-deviations", str(path)]
+    if args.event_loop is not None:
+        out += ["--event-loop", args.event_loop]
     return out
 
 

@@ -7,6 +7,8 @@ before a client exists, so a production host is refused unless mainnet was allow
 
 from __future__ import annotations
 
+import functools
+import ssl
 from typing import Any
 
 import ccxt.async_support as ccxt_async
@@ -37,6 +39,25 @@ def real_urls(exchange: Any) -> list[str]:
     api = exchange.urls.get("api", {})
     values = api.values() if isinstance(api, dict) else [api]
     return [exchange.implode_hostname(v) for v in values if isinstance(v, str)]
+
+
+@functools.cache
+def _ssl_context(cafile: str) -> ssl.SSLContext:
+    """One verifying context per CA file for every client of the process.
+
+    ccxt builds its own on each client's first request (``ssl.create_default_context`` reads
+    and parses the whole CA bundle: tens of milliseconds); a run makes a client per account and
+    check. A context is made to be shared between connections; verification is unchanged.
+    """
+    return ssl.create_default_context(cafile=cafile)
+
+
+def _share_ssl_context(exchange: Any) -> None:
+    """Give ``exchange`` the process's context where ccxt would build the same one itself."""
+    if exchange.verify and not exchange.safe_bool(
+        exchange.options, "include_OS_certificates", False
+    ):
+        exchange.ssl_context = _ssl_context(exchange.cafile)
 
 
 def _guard(exchange: Any, allow_mainnet: bool, *, demo: bool = False) -> None:
@@ -83,6 +104,7 @@ def binance_client(
             ex.enable_demo_trading(True)  # sandbox mode is refused for USDⓈ-M futures
         _guard(ex, allow_mainnet)
     ex.handle_client_order_id = _keep_params
+    _share_ssl_context(ex)
     return install(ex, wire, dialect)
 
 
@@ -101,6 +123,7 @@ def bybit_client(
     )
     ex.set_sandbox_mode(True)
     _guard(ex, allow_mainnet)
+    _share_ssl_context(ex)
     return install(ex, wire, dialect)
 
 
@@ -128,4 +151,5 @@ def okx_client(
     ex.set_sandbox_mode(True)
     demo = ex.headers.get("x-simulated-trading") == "1"
     _guard(ex, allow_mainnet, demo=demo)
+    _share_ssl_context(ex)
     return install(ex, wire, dialect)

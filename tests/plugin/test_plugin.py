@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.loops import loop_name, loop_policy
+
 HEADER = """
 from decimal import Decimal
 from harness.checks import check
@@ -65,9 +67,37 @@ async def test_ok(venue, ctx):
     assert run["seed"] == 7
     assert run["counts"] == {"passed": 1}
     assert any(str(k).startswith("sim:") for k in run["versions"])  # type: ignore[attr-defined]
+    assert run["versions"]["event loop"] == loop_name(loop_policy("auto"))  # type: ignore[index]
     (run_dir,) = [p for p in (pytester.path / "out").iterdir() if p.is_dir()]
     assert (run_dir / "index.html").exists()
     result.stdout.fnmatch_lines(["*perpcheck report: *index.html"])
+
+
+def test_event_loop_choice_is_used_and_recorded(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_a=HEADER
+        + '''
+import asyncio
+
+@check("ORD-931")
+async def test_loop(venue, ctx):
+    """The checks run on the loop the run asked for.
+
+    Source: harness/loops.py
+    """
+    name = type(asyncio.get_running_loop()).__module__.split(".")[0]
+    ctx.require("loop", name == "asyncio", expected="asyncio", observed=name)
+'''
+    )
+    _run(pytester, "--event-loop", "asyncio").assert_outcomes(passed=1)
+    assert _run_json(pytester.path / "out")["versions"]["event loop"] == "asyncio"  # type: ignore[index]
+
+
+def test_unknown_event_loop_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_a=HEADER)
+    result = _run(pytester, "--event-loop", "trio")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--event-loop 'trio': choose one of auto, uvloop, asyncio*"])
 
 
 def test_failed_comparison_fails_with_expected_observed_and_reproduce_line(

@@ -338,6 +338,15 @@ async def test_isolated_margin_liquidation_orders_and_band(http: Http) -> None:
         "msg": "Successfully modify position margin.",
         "type": 1,
     }
+    # More digits than the balance quantum can hold at 28 (found by the fuzzer: was a 500).
+    for amount in ("9" * 20 + "." + "9" * 9, "1.000000001"):
+        huge = await http.call(
+            "POST",
+            "/fapi/v1/positionMargin",
+            {"symbol": BTC, "amount": amount, "type": 1},
+            signed=True,
+        )
+        assert (huge.status, huge.body["code"]) == (400, -1102), amount
     band = (await http.call("GET", "/sim/v1/liquidationBand", {"symbol": BTC}, signed=True)).body
     assert band["quantity"] == "0.05"
     assert band["steps"][0]["bracketBefore"] == 1

@@ -17,7 +17,7 @@ import random
 import zlib
 from collections import deque
 from collections.abc import Callable
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import NamedTuple
 
 from adapters.sim.config import SimConfig
@@ -239,6 +239,13 @@ class Engine:
 
     def round_balance(self, value: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
         return value.quantize(self.quantum, rounding=rounding)
+
+    def _on_balance_grid(self, amount: Decimal) -> bool:
+        """Whether ``amount`` is a whole number of balance quanta (False past 28 digits)."""
+        try:
+            return amount == self.round_balance(amount)
+        except InvalidOperation:  # e.g. 1E+30: more digits than the context holds
+            return False
 
     # ------------------------------------------------------------------ time
     def schedule(self, at_ms: int, action: Callable[[], None]) -> None:
@@ -857,7 +864,7 @@ class Engine:
         pos = acct.positions.get(symbol)
         if pos is None or pos.qty == 0 or pos.margin_mode is not MarginMode.ISOLATED:
             raise Rejected(-2024, "Position is not sufficient.")
-        if not amount.is_finite() or amount == 0 or amount != self.round_balance(amount):
+        if not amount.is_finite() or amount == 0 or not self._on_balance_grid(amount):
             raise Rejected(
                 -1102, "Mandatory parameter 'amount' was not sent, was empty/null, or malformed."
             )
