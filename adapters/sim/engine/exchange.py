@@ -1,4 +1,5 @@
-"""The simulated exchange: accounts, order entry and matching, the update cycle.
+"""The simulated exchange: accounts, the update cycle, settings (order entry and matching:
+engine/trading.py, mixed into :class:`Engine`).
 
 Synchronous and free of I/O; time comes from an injected :class:`~harness.clock.VirtualClock`
 whose driver is :meth:`Engine.advance_to`, so every way of moving time processes the market's
@@ -17,44 +18,34 @@ import random
 import zlib
 from collections import deque
 from collections.abc import Callable
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import NamedTuple
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 from adapters.sim.config import SimConfig
 from adapters.sim.engine.accounts import (
-    OPEN_STATUSES,
     AccountState,
-    FillRecord,
-    OrderRecord,
     PositionState,
     max_notional_for_leverage,
 )
 from adapters.sim.engine.book import OrderBook, RestingOrder
 from adapters.sim.engine.concentration import ConcentrationMonitor
-from adapters.sim.engine.decimals import commission, negated, product, same_as, signed, total
-from adapters.sim.engine.events import AccountReason, ExecutionType
-from adapters.sim.engine.instruments import Instruments, max_notional
+from adapters.sim.engine.events import AccountReason
+from adapters.sim.engine.instruments import Instruments
 from adapters.sim.engine.ledger import Ledger
 from adapters.sim.engine.liqindex import TriggerIndex
 from adapters.sim.engine.monitor import Monitor
-from adapters.sim.engine.orders import validate_order
 from adapters.sim.engine.params import ParamController
 from adapters.sim.engine.prices import Feed, PriceState
 from adapters.sim.engine.publisher import Publisher
 from adapters.sim.engine.quiet import QuietRuns
-from adapters.sim.engine.records import new_fill, trade_names
 from adapters.sim.engine.stream_faults import StreamFaultState
+from adapters.sim.engine.trading import OrderFlow, PublicTrade
 from harness.clock import VirtualClock
 from harness.errors import ConfigError, Rejected
 from harness.model import (
     IncomeType,
     Instrument,
     MarginMode,
-    OrderRequest,
-    OrderType,
     PricePath,
-    Side,
-    TimeInForce,
 )
 
 __all__ = ["Engine", "PublicTrade"]
@@ -65,25 +56,7 @@ INSURANCE = "insurance-fund"
 TAPE_LENGTH = 10_000  # public trades kept per symbol (aggTrades, klines, 24hr ticker)
 
 
-_SIDES = {side.value: side for side in Side}
-_BUY, _SELL = Side.BUY, Side.SELL
-_GTC, _GTX, _IOC, _FOK = TimeInForce.GTC, TimeInForce.GTX, TimeInForce.IOC, TimeInForce.FOK
-_LIMIT = OrderType.LIMIT
-# Enum values as plain strings, looked up (an enum's .value is a Python-level descriptor).
-_VALUES: dict[object, str] = {m: m.value for e in (Side, OrderType, TimeInForce) for m in e}
-
-
-class PublicTrade(NamedTuple):
-    """One trade through the book, as the venue publishes it (Binance aggTrades/trades)."""
-
-    trade_id: int
-    time_ms: int
-    price: Decimal
-    qty: Decimal
-    buyer_maker: bool
-
-
-class Engine:
+class Engine(OrderFlow):
     """One simulated venue; deterministic for a :class:`SimConfig` (seed included)."""
 
     def __init__(self, config: SimConfig, clock: VirtualClock) -> None:
@@ -375,434 +348,6 @@ class Engine:
     def set_price_path(self, symbol: str, path: PricePath) -> None:
         self.instrument(symbol)
         self.prices[symbol].set_path(path, self.clock.now_ms())
-
-    # ------------------------------------------------------------------ orders
-    @property
-    def order_seq(self) -> int:
-        """The last order id given out."""
-        return self._order_seq
-
-    def _next_order_id(self) -> int:
-        self._order_seq += 1
-        return self._order_seq
-
-    def new_record(
-        self,
-        acct: AccountState,
-        *,
-        symbol: str,
-        side: Side,
-        type_: OrderType,
-        qty: Decimal,
-        price: Decimal | None,
-        tif: TimeInForce | None,
-        reduce_only: bool = False,
-        client_id: str | None = None,
-        liquidation: bool = False,
-    ) -> OrderRecord:
-        return self._record(
-            acct, symbol, side, type_, qty, price, tif, reduce_only, client_id, liquidation
-        )
-
-    def _record(
-        self,
-        acct: AccountState,
-        symbol: str,
-        side: Side,
-        type_: OrderType,
-        qty: Decimal,
-        price: Decimal | None,
-        tif: TimeInForce | None,
-        reduce_only: bool,
-        client_id: str | None,
-        liquidation: bool,
-    ) -> OrderRecord:
-        self._order_seq = order_id = self._order_seq + 1
-        now = self.clock.now_ms()
-        # A generated client id is made on demand, not stored (OrderRecord.client_order_id).
-        client_order_id = client_id or None
-        rec = OrderRecord(
-            order_id,
-            client_order_id,
-            acct.account_id,
-            symbol,
-            _VALUES[side],
-            _VALUES[type_],
-            _VALUES[tif] if tif else None,
-            price,
-            qty,
-            reduce_only,
-            now,
-            ZERO,
-            ZERO,
-            "NEW",
-            now,
-            liquidation,
-            account=acct,
-        )
-        acct.orders[order_id] = rec
-        if client_order_id is not None:
-            acct.client_ids[client_order_id] = order_id
-        return rec
-
-    def place_order(self, account_id: str, req: OrderRequest) -> OrderRecord:
-        acct = self.accounts[account_id]
-        symbol = req.symbol
-        inst = self.instruments.get(symbol)
-        if inst is None:
-            raise Rejected(-1121, "Invalid symbol.")
-        book = self.books[symbol]
-        price, qty = validate_order(
-            inst,
-            req,
-            reference_price=self.prices[symbol].mark,
-            round_price=self._round_price,
-            round_qty=self._round_qty,
-            min_notional_inclusive=self._min_notional_inclusive,
-            remember=not self.reference,
-        )
-        cid = req.client_order_id
-        taken = cid is not None and acct.order_id_for(cid) is not None
-        if taken and not self._duplicate_cid:
-            raise Rejected(-4116, "clientOrderId is duplicated")
-        reduce_only = req.reduce_only and not self._reduce_only_ignored
-        pos_qty = ZERO
-        if reduce_only:
-            pos = acct.positions.get(symbol)
-            pos_qty = pos.qty if pos else ZERO
-            if pos_qty == 0 or (pos_qty > 0) == (req.side is Side.BUY):
-                raise Rejected(-2022, "ReduceOnly Order is rejected.")
-        tif = req.time_in_force
-        side = req.side
-        # Whether the order meets the book: without, there is nothing to walk or to fill.
-        crossing = price is None or book.crosses(side, price)
-        if crossing and tif is _GTX and not self._post_only_takes and price is not None:
-            raise Rejected(
-                -5022,
-                "Due to the order could not be executed as maker, the Post Only order will be "
-                "rejected.",
-            )
-        if tif is _FOK:
-            fillable = book.available(side, price, exclude_account=acct.account_id)
-            if reduce_only:
-                fillable = min(fillable, abs(pos_qty))
-            if fillable < qty:
-                raise Rejected(
-                    -5021,
-                    "Due to the order could not be filled immediately, the FOK order has been "
-                    "rejected.",
-                )
-        if not reduce_only and not acct._exempt:
-            self._check_margin(acct, inst, side, qty, price, crossing)
-        rec = self._record(
-            acct,
-            symbol,
-            side,
-            req.type,
-            qty,
-            price,
-            tif,
-            reduce_only,
-            None if taken else cid,
-            False,
-        )
-        if cid is not None and cid != rec.client_order_id:
-            # duplicate-client-id-accepted: the venue keeps both orders under the same id; the
-            # new one's generated id stays indexed (its own, no longer derived from the order).
-            acct.client_ids[rec.client_order_id] = rec.order_id
-            rec.client_order_id = cid
-        events = self.events.active
-        if events:
-            self.publisher.order(acct, rec, ExecutionType.NEW)
-        # An order that does not cross finds nothing to match: skip the walk.
-        if crossing:
-            self.match(acct, rec, price)
-        executed = rec._executed
-        remaining = qty - executed
-        rests = req.type is _LIMIT and (
-            tif is _GTC or tif is _GTX or (tif is _IOC and self._ioc_rests)
-        )
-        if remaining > 0 and rests and rec._status != "EXPIRED":
-            assert price is not None  # noqa: S101 - a LIMIT order has a price
-            book.add(
-                RestingOrder(
-                    rec.order_id,
-                    acct.account_id,
-                    side,
-                    price,
-                    remaining,
-                    rec.time_ms,
-                    not acct._exempt,
-                )
-            )
-            rec.status = "PARTIALLY_FILLED" if executed else "NEW"
-        elif remaining > 0:
-            rec.status = "EXPIRED"
-        if events and rec._status == "EXPIRED":
-            self.publisher.order(acct, rec, ExecutionType.EXPIRED)
-        self.monitor.on_order(acct, rec)
-        self.settle()
-        return rec
-
-    def _check_margin(
-        self,
-        acct: AccountState,
-        inst: Instrument,
-        side: Side,
-        qty: Decimal,
-        price: Decimal | None,
-        crossing: bool = True,
-    ) -> None:
-        """Room for the order at the worst price it can fill at (-2027, -2019).
-
-        ``crossing`` False: the order meets nothing on the book (a passive limit), so it can
-        only fill at its own price later: no walk of the book.
-        """
-        if acct._exempt:
-            return
-        symbol = inst.symbol
-        pos = acct.positions.get(symbol)
-        if pos is None:
-            pos = acct.position(symbol, self.config.default_leverage)
-        held = pos._qty
-        reducing = ZERO
-        if held != 0 and (held > 0) != (side is _BUY):
-            reducing = min(qty, abs(held))
-        increase = qty - reducing
-        if increase <= 0:
-            return
-        ref = price if price is not None else self.prices[symbol].mark
-        # Isolated margin and the fee are taken at the fill prices: a sell fills at or above its
-        # limit (from the best bid down) and a market buy walks the asks. Price the check at the
-        # worst fill the book allows, or a fill can take more from the cross wallet than checked.
-        # (An order that does not cross has no such fill: the walk would give 0.)
-        if crossing or self.reference:
-            ref = max(ref, self._worst_fill(acct, symbol, side, qty, price))
-        leverage = pos.leverage
-        projected = (abs(held) - reducing + increase) * ref
-        if projected > max_notional(inst.brackets, leverage):
-            raise Rejected(-2027, "Exceeded the maximum allowable position at current leverage.")
-        # The fill also debits the commission from the cross wallet: reserve it at the taker rate
-        # (the worst case), or an isolated-only account can end with a negative cross wallet.
-        fee = qty * ref * self._fees[symbol].taker
-        required = increase * ref / leverage + fee
-        if not self.ledger.available_at_least(acct, required):
-            raise Rejected(-2019, "Margin is insufficient.")
-
-    def _worst_fill(
-        self, acct: AccountState, symbol: str, side: Side, qty: Decimal, limit: Decimal | None
-    ) -> Decimal:
-        """The highest price ``qty`` would fill at against the book now (0 if none)."""
-        book = self.books[symbol]
-        if side is Side.SELL:
-            bid = book.best_bid()
-            return bid if bid is not None and (limit is None or bid >= limit) else ZERO
-        if limit is not None and not book.crosses(side, limit):
-            return ZERO  # nothing to walk
-        worst, left = ZERO, qty
-        for order in book.iter_matchable(side, limit):
-            if order.account_id != acct.account_id:
-                worst, left = order.price, left - order.remaining
-                if left <= 0:
-                    break
-        return worst
-
-    def match(self, acct: AccountState, rec: OrderRecord, limit: Decimal | None) -> None:
-        """Take liquidity for ``rec`` up to ``limit``; self-trades expire the resting order."""
-        book = self.books[rec.symbol]
-        side = _SIDES[rec.side]
-        for resting in book.iter_matchable(side, limit):
-            executed = rec._executed
-            remaining = rec.orig_qty - executed
-            if executed is ZERO and not self.reference:  # kept by the fill: share the order's
-                remaining = same_as(remaining, rec.orig_qty)
-            if remaining <= 0:
-                break
-            if book.get(resting.order_id) is None:
-                continue
-            if resting.account_id == acct.account_id:
-                self._expire(resting)
-                continue
-            qty = min(remaining, resting.remaining)
-            if rec.reduce_only:
-                qty = min(qty, self._reducible(acct, rec.symbol, side))
-                if qty <= 0:
-                    rec.status = "EXPIRED"
-                    break
-            maker_acct = self.accounts[resting.account_id]
-            maker_rec = maker_acct.orders[resting.order_id]
-            if maker_rec.reduce_only:
-                maker_qty = self._reducible(maker_acct, rec.symbol, side.opposite)
-                if maker_qty <= 0:
-                    self._expire(resting)
-                    continue
-                qty = min(qty, maker_qty)
-            self._trade(
-                rec.symbol, resting.price, qty, taker=(acct, rec), maker=(maker_acct, maker_rec)
-            )
-            book.reduce(resting, qty)
-            if maker_rec.executed_qty >= maker_rec.orig_qty:
-                maker_rec.status = "FILLED"
-
-    def _reducible(self, acct: AccountState, symbol: str, side: Side) -> Decimal:
-        pos = acct.positions.get(symbol)
-        if pos is None or pos.qty == 0 or (pos.qty > 0) == (side is Side.BUY):
-            return ZERO
-        return abs(pos.qty)
-
-    def _expire(self, resting: RestingOrder) -> None:
-        self.books[self.accounts[resting.account_id].orders[resting.order_id].symbol].remove(
-            resting.order_id
-        )
-        rec = self.accounts[resting.account_id].orders[resting.order_id]
-        rec.status = "EXPIRED"
-        rec.update_time_ms = self.clock.now_ms()
-        if self.events.active:
-            self.publisher.order(self.accounts[resting.account_id], rec, ExecutionType.EXPIRED)
-
-    def _trade(
-        self,
-        symbol: str,
-        price: Decimal,
-        qty: Decimal,
-        *,
-        taker: tuple[AccountState, OrderRecord],
-        maker: tuple[AccountState, OrderRecord],
-    ) -> None:
-        self._trade_seq[symbol] += 1
-        trade_id = self._trade_seq[symbol]
-        self.apply_fill(*maker, price, qty, maker=True, trade_id=trade_id)
-        self.apply_fill(*taker, price, qty, maker=False, trade_id=trade_id)
-        self.prices[symbol].last_price = price
-        sold = taker[1].side == "SELL"  # the taker sold: the buyer was the maker
-        self.tape[symbol].append(PublicTrade(trade_id, self.clock.now_ms(), price, qty, sold))
-        if self.events.active:
-            self.publisher.trade(symbol, trade_id, price, qty, sold)
-        self._dirty.add(symbol)
-        if maker[0] is self.market_maker.account or taker[0] is self.market_maker.account:
-            self.market_maker.mark_stale(symbol)
-
-    def next_trade_id(self, symbol: str) -> int:
-        self._trade_seq[symbol] += 1
-        return self._trade_seq[symbol]
-
-    def apply_fill(
-        self,
-        acct: AccountState,
-        rec: OrderRecord,
-        price: Decimal,
-        qty: Decimal,
-        *,
-        maker: bool,
-        trade_id: int,
-    ) -> FillRecord:
-        now = self.clock.now_ms()
-        side = _SIDES[rec.side]
-        # What the records keep is shared with equal objects already held (engine/decimals.py;
-        # not in reference mode, which the tests compare with).
-        share = not self.reference
-        executed = rec._executed
-        done = executed + qty
-        rec.executed_qty = same_as(done, qty) if executed is ZERO and share else done
-        if share:
-            rec.cum_quote = total(rec.cum_quote, product(price, qty))
-        else:
-            rec.cum_quote += price * qty
-        rec.update_time_ms = now
-        rec.status = "FILLED" if rec._executed >= rec.orig_qty else "PARTIALLY_FILLED"
-        fee = ZERO
-        if not rec.liquidation:
-            fees = self._fees[rec.symbol]
-            rate = fees.taker if (not maker or self._maker_taker_fee) else fees.maker
-            if share:
-                fee = commission(qty, price, rate, self.quantum)
-            else:
-                fee = (qty * price * rate).quantize(self.quantum, rounding=ROUND_HALF_UP)
-        pos = acct.position(rec.symbol, self.config.default_leverage)
-        change = signed(side.sign, qty) if share else side.sign * qty
-        realized = self.ledger.update_position(acct, pos, change, price)
-        acct.cross_wallet -= fee
-        if share:
-            trade_id, info = trade_names(trade_id)
-        else:
-            info = str(trade_id)
-        if fee or realized:
-            if fee:
-                amount = negated(fee) if share else -fee
-                self.ledger.income(acct, IncomeType.COMMISSION, amount, rec.symbol, info)
-            if realized:
-                self.ledger.income(acct, IncomeType.REALIZED_PNL, realized, rec.symbol, info)
-        fill = new_fill(
-            trade_id,
-            rec.order_id,
-            rec.symbol,
-            rec.side,
-            price,
-            qty,
-            fee,
-            maker,
-            realized,
-            now,
-            rec.liquidation,
-        )
-        acct.fills.append(fill)
-        acct.update_ms = now
-        pos.update_ms = now
-        if self.events.active:
-            self.publisher.fill(acct, rec, fill)
-        return fill
-
-    def cancel_order(
-        self, account_id: str, symbol: str, order_id: int | None, client_id: str | None
-    ) -> OrderRecord:
-        acct = self.accounts[account_id]
-        if symbol not in self.instruments:
-            raise Rejected(-1121, "Invalid symbol.")
-        rec = self._find(acct, symbol, order_id, client_id)
-        if rec is None or rec.status not in OPEN_STATUSES:
-            raise Rejected(-2011, "Unknown order sent.")
-        self.books[symbol].remove(rec.order_id)
-        rec.status = "CANCELED"
-        rec.update_time_ms = self.clock.now_ms()
-        self.monitor.on_cancel(acct, rec, forced=self._settling)
-        if self.events.active:
-            self.publisher.order(acct, rec, ExecutionType.CANCELED)
-            if not self._cancelling_all:
-                self.flush_events()
-        return rec
-
-    def cancel_all(self, account_id: str, symbol: str | None = None) -> list[OrderRecord]:
-        acct = self.accounts[account_id]
-        out = []
-        self._cancelling_all = True
-        try:
-            for rec in list(acct.orders.values()):
-                if rec.status in ("NEW", "PARTIALLY_FILLED") and symbol in (None, rec.symbol):
-                    out.append(self.cancel_order(account_id, rec.symbol, rec.order_id, None))
-        finally:
-            self._cancelling_all = False
-        self.flush_events()
-        return out
-
-    def get_order(
-        self, account_id: str, symbol: str, order_id: int | None, client_id: str | None
-    ) -> OrderRecord:
-        self.instrument(symbol)
-        rec = self._find(self.accounts[account_id], symbol, order_id, client_id)
-        if rec is None:
-            raise Rejected(-2013, "Order does not exist.")
-        return rec
-
-    @staticmethod
-    def _find(
-        acct: AccountState, symbol: str, order_id: int | None, client_id: str | None
-    ) -> OrderRecord | None:
-        if order_id is None and client_id is not None:
-            order_id = acct.order_id_for(client_id)
-        if order_id is None:
-            return None
-        rec = acct.orders.get(order_id)
-        return rec if rec is not None and rec.symbol == symbol else None
 
     # ------------------------------------------------------------------ settings
     def set_leverage(self, account_id: str, symbol: str, leverage: int) -> int:
