@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pickle
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.sim.engine.book import OrderBook, RestingOrder
 from harness.model import Side
@@ -164,3 +167,97 @@ def test_orders_of_lists_one_accounts_resting_orders() -> None:
     book.add(_order(3, BUY, "98", "1", "a"))
     assert sorted(o.order_id for o in book.orders_of("a")) == [1, 3]
     assert book.orders_of("nobody") == []
+
+
+# --------------------------------------------------------------------------- linked levels
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["add", "cancel", "fill", "walk"]),
+            st.integers(0, 4),  # price offset (a few levels, so they get deep)
+            st.integers(1, 5),  # quantity
+            st.integers(0, 10**6),  # which order
+        ),
+        max_size=120,
+    )
+)
+def test_levels_keep_time_priority_through_adds_cancels_and_fills(
+    steps: list[tuple[str, int, int, int]],
+) -> None:
+    """Against a model of plain lists: every walk gives the same orders in the same order."""
+    book = OrderBook("BTCUSDT")
+    model: dict[int, list[list[int]]] = {}  # price -> [[order id, remaining], ...] in time order
+    next_id = 0
+    for op, offset, qty, pick in steps:
+        live = [oid for level in model.values() for oid, _ in level]
+        if op == "add" or not live:
+            next_id += 1
+            book.add(_order(next_id, SELL, str(100 + offset), str(qty)))
+            model.setdefault(100 + offset, []).append([next_id, qty])
+        elif op == "cancel":
+            oid = live[pick % len(live)]
+            assert book.remove(oid) is not None
+            for level in model.values():
+                level[:] = [e for e in level if e[0] != oid]
+        elif op == "fill":
+            oid = live[pick % len(live)]
+            order = book.get(oid)
+            assert order is not None
+            take = min(qty, int(order.remaining))
+            book.reduce(order, D(take))
+            for level in model.values():
+                for e in level:
+                    if e[0] == oid:
+                        e[1] -= take
+                level[:] = [e for e in level if e[1] > 0]
+        else:  # a walk that fills every other order it is given, as matching does
+            seen = []
+            for i, order in enumerate(book.iter_matchable(BUY, None)):
+                seen.append(order.order_id)
+                if i % 2 == 0:
+                    book.reduce(order, order.remaining)
+            expected = [oid for price in sorted(model) for oid, _ in model[price]]
+            assert seen == expected
+            for level in model.values():
+                level[:] = [e for i, e in enumerate(level) if e[0] not in seen[::2]]
+        model = {p: level for p, level in model.items() if level}
+        assert _ids(book, BUY) == [oid for price in sorted(model) for oid, _ in model[price]]
+        assert book.levels(SELL, 10) == tuple(
+            (D(price), D(sum(q for _, q in model[price]))) for price in sorted(model)
+        )
+        assert len(book) == sum(len(level) for level in model.values())
+
+
+def test_a_deep_level_pickles_without_recursion_and_keeps_its_order() -> None:
+    book = _book(*(_order(i, SELL, "100", "1") for i in range(1, 5001)))
+    for i in range(2, 5001, 3):
+        book.remove(i)
+    copy = pickle.loads(pickle.dumps(book))  # noqa: S301 - bytes this test just made
+    assert _ids(copy, BUY) == _ids(book, BUY)
+    copy.remove(1)  # the links were rebuilt: the head goes, the rest follows in order
+    copy.remove(5000)
+    assert _ids(copy, BUY) == [i for i in _ids(book, BUY) if i not in (1, 5000)]
+    assert copy.levels(SELL, 1) == ((D(100), D(len(copy))),)
+
+
+def test_cancelling_from_the_middle_of_a_deep_level_does_not_walk_it() -> None:
+    """O(1) cancels: removing an order touches its neighbours only (no equality test on the
+    level's other orders, which a deque's ``remove`` makes one by one)."""
+    compared = 0
+
+    class Counted(RestingOrder):
+        __slots__ = ()
+
+        def __eq__(self, other: object) -> bool:
+            nonlocal compared
+            compared += 1
+            return self is other
+
+        __hash__ = RestingOrder.__hash__
+
+    book = _book(*(Counted(i, "a", SELL, D(100), D(1)) for i in range(1, 2001)))
+    for i in range(1000, 1100):
+        book.remove(i)
+    assert compared == 0
+    assert _ids(book, BUY) == [i for i in range(1, 2001) if not 1000 <= i < 1100]

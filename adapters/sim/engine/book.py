@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterator
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
-from itertools import islice
 
 from sortedcontainers import SortedDict
 
@@ -22,7 +21,6 @@ __all__ = ["Level", "OrderBook", "RestingOrder"]
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 _ADD = _EXACT.add
 _SUB = _EXACT.subtract
-_CHUNK = 16  # orders of a level copied at a time while iterating it
 BUY = Side.BUY
 
 
@@ -32,10 +30,21 @@ class RestingOrder:
     ``time_ms`` is when the order was placed (-1: unknown, the book's ``classify`` decides) and
     ``young`` whether it counts as a *new* order of a watched (non-exempt) account for the
     anomaly monitor; the book turns it off once the order is older than the window it is given
-    (:meth:`OrderBook.age`).
+    (:meth:`OrderBook.age`). ``_prev``/``_next`` link it into its :class:`Level` (not part of
+    its state: a level pickles its orders as a list and links them again).
     """
 
-    __slots__ = ("account_id", "order_id", "price", "remaining", "side", "time_ms", "young")
+    __slots__ = (
+        "_next",
+        "_prev",
+        "account_id",
+        "order_id",
+        "price",
+        "remaining",
+        "side",
+        "time_ms",
+        "young",
+    )
 
     def __init__(
         self,
@@ -54,6 +63,31 @@ class RestingOrder:
         self.remaining = remaining
         self.time_ms = time_ms
         self.young = young
+        self._prev: RestingOrder | None = None
+        self._next: RestingOrder | None = None
+
+    def __getstate__(self) -> tuple[object, ...]:
+        return (
+            self.order_id,
+            self.account_id,
+            self.side,
+            self.price,
+            self.remaining,
+            self.time_ms,
+            self.young,
+        )
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        (
+            self.order_id,
+            self.account_id,
+            self.side,
+            self.price,
+            self.remaining,
+            self.time_ms,
+            self.young,
+        ) = state  # type: ignore[assignment]
+        self._prev = self._next = None
 
     def __repr__(self) -> str:
         return (
@@ -62,18 +96,78 @@ class RestingOrder:
         )
 
 
-class Level(deque[RestingOrder]):
+class Level:
     """One price level: its orders in time priority, with exact totals.
 
-    ``qty`` is the level's resting quantity and ``young_qty`` the part of it in young orders.
+    A doubly linked list through the orders (``_prev``/``_next``): appending, taking the
+    first and cancelling from the middle are all O(1) — a deque's ``remove`` walks the level,
+    which on a deep book is most of a cancel's cost. ``qty`` is the level's resting quantity
+    and ``young_qty`` the part of it in young orders.
+
+    A removed order keeps its ``_next``: a walk that holds it (:meth:`OrderBook.iter_matchable`
+    gives an order out, and the caller may fill or remove it) still reaches the orders after
+    it. Its ``_prev`` is cleared, so removed orders never form a cycle with the level.
     """
 
-    __slots__ = ("qty", "young_qty")
+    __slots__ = ("_head", "_len", "_tail", "qty", "young_qty")
 
     def __init__(self) -> None:
-        super().__init__()
+        self._head: RestingOrder | None = None
+        self._tail: RestingOrder | None = None
+        self._len = 0
         self.qty = Decimal(0)
         self.young_qty = Decimal(0)
+
+    def append(self, order: RestingOrder) -> None:
+        tail = self._tail
+        order._prev = tail
+        order._next = None
+        if tail is None:
+            self._head = order
+        else:
+            tail._next = order
+        self._tail = order
+        self._len += 1
+
+    def remove(self, order: RestingOrder) -> None:
+        """Unlink ``order`` (it must be in this level)."""
+        prev, nxt = order._prev, order._next
+        if prev is None:
+            self._head = nxt
+        else:
+            prev._next = nxt
+        if nxt is None:
+            self._tail = prev
+        else:
+            nxt._prev = prev
+        order._prev = None
+        self._len -= 1
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __bool__(self) -> bool:
+        return self._head is not None
+
+    def __iter__(self) -> Iterator[RestingOrder]:
+        order = self._head
+        while order is not None:
+            nxt = order._next  # read first: the caller may remove ``order``
+            yield order
+            order = nxt
+
+    def __getstate__(self) -> tuple[list[RestingOrder], Decimal, Decimal]:
+        return list(self), self.qty, self.young_qty
+
+    def __setstate__(self, state: tuple[list[RestingOrder], Decimal, Decimal]) -> None:
+        orders, self.qty, self.young_qty = state
+        self._head = self._tail = None
+        self._len = 0
+        for order in orders:
+            self.append(order)
+
+    def __repr__(self) -> str:
+        return f"Level(qty={self.qty!r}, orders={[o.order_id for o in self]!r})"
 
 
 class OrderBook:
@@ -141,7 +235,16 @@ class OrderBook:
                     self._best_bid = key
             elif self._best_ask is None or key < self._best_ask:
                 self._best_ask = key
-        level.append(order)
+        # Level.append, inline (the order path's hot spot).
+        tail = level._tail
+        order._prev = tail
+        order._next = None  # an order removed earlier may come back
+        if tail is None:
+            level._head = order
+        else:
+            tail._next = order
+        level._tail = order
+        level._len += 1
         level.qty = _ADD(level.qty, order.remaining)
         if order.young:
             level.young_qty = _ADD(level.young_qty, order.remaining)
@@ -169,10 +272,7 @@ class OrderBook:
         else:
             levels, key = self._asks, order.price
         level = levels[key]
-        if level[0] is order:
-            level.popleft()
-        else:
-            level.remove(order)
+        level.remove(order)
         if level:
             level.qty = _SUB(level.qty, order.remaining)
             if order.young:
@@ -288,8 +388,9 @@ class OrderBook:
     def iter_matchable(self, side: Side, limit: Decimal | None) -> Iterator[RestingOrder]:
         """Resting orders an incoming ``side`` order could hit, in priority order.
 
-        The caller may reduce or remove the orders it was given while iterating (each level is
-        seen as it was when the iteration reached it; the book gains no order meanwhile).
+        The caller may reduce or remove the orders it was given while iterating (a removed
+        order still leads to the ones after it, see :class:`Level`); the book must gain no
+        order meanwhile.
         """
         levels = self._asks if side is BUY else self._bids
         keys = levels.keys()
@@ -308,19 +409,8 @@ class OrderBook:
             if bound is not None and key > bound:
                 return
             level = levels.get(key)
-            if not level:
-                continue
-            if len(level) <= _CHUNK:
-                yield from list(level)
-                continue
-            # A long level: copy it a chunk at a time. Only orders already yielded can have left
-            # it meanwhile (and none joined), so the orders not yet yielded are its last ones.
-            total, given = len(level), 0
-            while given < total:
-                start = len(level) - (total - given)
-                chunk = list(islice(level, start, start + _CHUNK))
-                given += len(chunk)
-                yield from chunk
+            if level is not None:
+                yield from level
 
     def available(
         self, side: Side, limit: Decimal | None, exclude_account: str | None = None
