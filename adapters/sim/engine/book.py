@@ -22,6 +22,8 @@ _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 _ADD = _EXACT.add
 _SUB = _EXACT.subtract
 BUY = Side.BUY
+# What a resting order pickles (its links are the level's business: Level.__setstate__).
+_STATE = ("order_id", "account_id", "side", "price", "remaining", "time_ms", "young")
 
 
 class RestingOrder:
@@ -67,26 +69,11 @@ class RestingOrder:
         self._next: RestingOrder | None = None
 
     def __getstate__(self) -> tuple[object, ...]:
-        return (
-            self.order_id,
-            self.account_id,
-            self.side,
-            self.price,
-            self.remaining,
-            self.time_ms,
-            self.young,
-        )
+        return tuple([getattr(self, name) for name in _STATE])
 
     def __setstate__(self, state: tuple[object, ...]) -> None:
-        (
-            self.order_id,
-            self.account_id,
-            self.side,
-            self.price,
-            self.remaining,
-            self.time_ms,
-            self.young,
-        ) = state  # type: ignore[assignment]
+        for name, value in zip(_STATE, state, strict=True):
+            setattr(self, name, value)
         self._prev = self._next = None
 
     def __repr__(self) -> str:
