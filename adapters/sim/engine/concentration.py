@@ -107,32 +107,22 @@ class ConcentrationMonitor:
         advice = self.advise(symbol, position_side or side or Side.BUY, budget_bps)
         thresholds = self.applied_thresholds
         oi = self.open_interest(symbol)
+        lp: Decimal | None
+        depth_share: Decimal | None
         if pos is None or qty == 0:
-            return Concentration(
-                account_id=account_id,
-                symbol=symbol,
-                quantity=ZERO,
-                mark_price=engine.mark(symbol),
-                liquidation_price=None,
-                open_interest=oi,
-                oi_share=ZERO,
-                band_depth=ZERO,
-                depth_share=ZERO,
-                oi_level=ConcentrationLevel.NONE,
-                depth_level=ConcentrationLevel.NONE,
-                level=ConcentrationLevel.NONE,
-                advice=advice,
-                time_ms=engine.clock.now_ms(),
-                thresholds=DOCUMENTED_THRESHOLDS,
-            )
-        raw_lp = engine.ledger.liquidation_price(acct, pos)
-        lp = None if raw_lp is None else engine.round_balance(raw_lp)
-        size = abs(qty)
-        band = self.band_depth(symbol, long=qty > 0, liquidation_price=lp)
-        oi_share = size / oi
-        depth_share = size / band if band > 0 else None
-        oi_level = _level(oi_share, thresholds.oi())
-        depth_level = _level(depth_share, thresholds.depth())
+            # Flat: nothing to close, no liquidation price, every level NONE.
+            lp, band, oi_share, depth_share = None, ZERO, ZERO, ZERO
+            oi_level = depth_level = ConcentrationLevel.NONE
+            qty = ZERO
+        else:
+            raw_lp = engine.ledger.liquidation_price(acct, pos)
+            lp = None if raw_lp is None else engine.round_balance(raw_lp)
+            size = abs(qty)
+            band = self.band_depth(symbol, long=qty > 0, liquidation_price=lp)
+            oi_share = size / oi
+            depth_share = size / band if band > 0 else None
+            oi_level = _level(oi_share, thresholds.oi())
+            depth_level = _level(depth_share, thresholds.depth())
         return Concentration(
             account_id=account_id,
             symbol=symbol,
