@@ -14,12 +14,18 @@ The rule: a distributed run is one run, exactly as a serial one would record it.
   ``run.json``'s counts current and drives the progress display. When the session ends it
   merges the shards into ``results.jsonl`` in collection order (the serial order, whichever
   worker ran what), writes ``run.json`` and renders ``index.html`` once.
+* The merge starts as soon as the last worker has said it finished (every shard is final then),
+  in a thread, with the report renderer's imports and templates: xdist waits for the worker
+  processes to exit meanwhile (a tenth of a second or two that the run's end would otherwise
+  add on top). Any other end (a worker lost, Ctrl-C) merges when the session ends.
 * A run killed before the merge keeps its shards; readers merge them the same way
   (:func:`harness.results.read_results`), so ``perpcheck report`` renders it as incomplete.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
@@ -31,6 +37,7 @@ from harness.errors import ConfigError
 from harness.results import (
     SHARDS_DIR,
     CheckResult,
+    ResultsRead,
     RunWriter,
     merge_shards,
     shard_metas,
@@ -48,6 +55,7 @@ __all__ = [
     "attach",
     "from_controller",
     "is_worker_report",
+    "recorded_costs",
     "workers_args",
 ]
 
@@ -140,6 +148,11 @@ class ControllerRecorder:
     checks: list[SelectedCheck]
     writer: RunWriter = field(init=False)
     results: list[CheckResult] = field(default_factory=list)
+    _workers_down: int = 0
+    _worker_lost: bool = False
+    _merging: threading.Thread | None = None
+    _merge_error: BaseException | None = None
+    _merged: tuple[list[dict[str, Any]], ResultsRead] | None = None
 
     def __post_init__(self) -> None:
         from harness.recording import run_info
@@ -170,13 +183,14 @@ class ControllerRecorder:
         if meta is None:
             return  # no check among what the worker collected: no run folder
         checks = [(str(c[0]), str(c[1]), str(c[2])) for c in meta.get("checks", ())]
+        from harness.recording import SELECTED_CHECKS, freeze_imports
+
+        freeze_imports()
         recorder = cls(settings, config, checks)
         versions = (meta.get("run") or {}).get("versions") or {}
         recorder.writer.run.versions.update({str(k): str(v) for k, v in versions.items()})
         recorder.writer.write_run()
         settings.recorder = recorder
-        from harness.recording import SELECTED_CHECKS
-
         config.stash[SELECTED_CHECKS] = checks
         config.pluginmanager.register(recorder, "perpcheck-controller")  # for the reports
         config.hook.pytest_perpcheck_run_started(
@@ -194,12 +208,45 @@ class ControllerRecorder:
         counts[finished.status] = counts.get(finished.status, 0) + 1
         self.writer.write_run()
 
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """A worker ended. Once every worker has ended cleanly, merge (see the module docstring)."""
+        if error is not None:
+            self._worker_lost = True  # xdist may start a replacement: merge at the session's end
+            return
+        self._workers_down += 1
+        count = int(getattr(node, "workerinput", {}).get("workercount", 0))
+        if self._worker_lost or self._merging is not None or self._workers_down < count:
+            return
+        self._merging = threading.Thread(target=self._merge_early, name="perpcheck-merge")
+        self._merging.start()
+
+    def _merge_early(self) -> None:
+        try:
+            self._merge()
+            from harness.report import render_html
+
+            render_html(self.writer.run, [])  # imports and compiles the templates, writes nothing
+        except BaseException as exc:  # re-raised in finish, on pytest's thread
+            self._merge_error = exc
+
+    def _merge(self) -> tuple[list[dict[str, Any]], ResultsRead]:
+        """The workers' meta files and their merged results (``results.jsonl`` written once)."""
+        if self._merged is None:
+            metas = shard_metas(self.run_dir)  # read before the merge drops the shards
+            merged = merge_shards(self.run_dir)
+            write_merged(self.run_dir, merged)
+            self._merged = (metas, merged)
+        return self._merged
+
     def finish(self, exitstatus: int) -> None:
-        """Merge the shards into ``results.jsonl``, finish ``run.json``, render the report."""
+        """Merge the shards into ``results.jsonl`` (unless done already), finish ``run.json``,
+        render the report."""
         run = self.writer.run
-        metas = shard_metas(self.run_dir)
-        merged = merge_shards(self.run_dir)
-        write_merged(self.run_dir, merged)
+        if self._merging is not None:
+            self._merging.join()
+            if self._merge_error is not None:
+                raise self._merge_error
+        metas, merged = self._merge()
         self.results = merged.results
         cleanups: list[Any] = []
         for meta in metas:
@@ -222,6 +269,22 @@ class ControllerRecorder:
         from harness.progress import end_of_run_lines
 
         return end_of_run_lines(self.writer.run, self.results, self.run_dir / "index.html")
+
+
+def recorded_costs(
+    config: pytest.Config, durations: Callable[[], Mapping[str, float]]
+) -> dict[str, float] | None:
+    """On the controller, once every worker has collected: each selected check's node id -> its
+    recorded duration (``durations``: check ID -> seconds, from earlier runs), for the
+    longest-first schedule (:mod:`harness.scheduling`); ``None`` when no check was selected (a
+    run of other tests: xdist's own schedule)."""
+    from harness.recording import SELECTED_CHECKS
+
+    checks = config.stash.get(SELECTED_CHECKS, [])
+    if not checks:
+        return None
+    known = durations()
+    return {nodeid: known[check] for nodeid, check, _ in checks if check in known}
 
 
 def _meta(run_dir: Path, worker: str) -> dict[str, Any] | None:

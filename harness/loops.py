@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 
 from harness.errors import ConfigError
 
@@ -30,6 +31,11 @@ def loop_policy(choice: str) -> asyncio.AbstractEventLoopPolicy:
         raise ConfigError(msg)
     if choice == "asyncio" or (choice == "auto" and importlib.util.find_spec("uvloop") is None):
         return asyncio.DefaultEventLoopPolicy()
+    # libuv sets up an io_uring for each loop (for file operations, which the checks never ask
+    # of it): about 8 ms of kernel time per loop, and pytest-asyncio makes a loop per check.
+    # Off unless the user says otherwise (libuv reads it when the first loop starts; workers
+    # inherit it).
+    os.environ.setdefault("UV_USE_IO_URING", "0")
     try:
         import uvloop
     except ImportError:

@@ -207,6 +207,20 @@ def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
     ControllerRecorder.start(settings, node.config, str(node.workerinput["workerid"]))
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Controller: ``--dist load`` (``-n``'s default) hands the checks out one at a time, longest
+    first by the durations earlier runs in the report folder recorded (harness.scheduling)."""
+    settings = config.stash.get(_SETTINGS, None)
+    if settings is None or config.getvalue("dist") != "load":
+        return None
+    from harness.distributed import recorded_costs
+    from harness.scheduling import LongestFirstScheduling, durations_in_background
+
+    durations = durations_in_background(settings.report_dir, settings.venue)  # workers start
+    return LongestFirstScheduling(config, log, lambda: recorded_costs(config, durations))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]

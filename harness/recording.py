@@ -41,6 +41,7 @@ __all__ = [
     "RunSettings",
     "SelectedCheck",
     "derive_seed",
+    "freeze_imports",
     "preflight",
 ]
 
@@ -206,6 +207,7 @@ class RunSettings:
         if self.recorder is not None:
             return
         versions = self.preflight()
+        freeze_imports()
         self.recorder = Recorder(self, config, checks)
         self.recorder.writer.run.versions.update(versions)
         self.recorder.writer.write_run()
@@ -269,6 +271,22 @@ class RunSettings:
         if self.recorder is not None:
             self.recorder.writer.run.config["cleanup"] = self.cleanups
             self.recorder.writer.write_run()
+
+
+def freeze_imports() -> None:
+    """Before the first check: move everything alive now (modules, classes, the collected
+    checks: what lives until the process ends) out of the garbage collector's sight.
+
+    Why: every full collection walks every tracked object, and pytest runs two at the end of a
+    session (its unraisable-exception plugin), as the interpreter does on its way out: in each
+    xdist worker that is ~0.1 s on the way to the run's end. What is frozen lives on to the end
+    anyway (a stray cycle of start-up garbage is kept: bytes, not worth a collection here); the
+    checks' own objects are collected as before. Once per process: a process that runs several
+    sessions (pytester's in-process runs) does not keep freezing what its earlier ones left."""
+    import gc
+
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
 
 
 async def preflight(name: str, config: VenueConfig) -> dict[str, str]:

@@ -16,9 +16,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from harness.cascade import AccountExposure, AccountLiquidation
 from harness.checks import CheckContext, check
@@ -40,6 +38,9 @@ from harness.oracle.exposure import (
 )
 from harness.oracle.latency import expected_latency_cost
 from harness.venue import Capability, Venue, VenueControl
+
+if TYPE_CHECKING:  # imported by harness.oracle.exposure when a check draws a graph
+    import networkx as nx
 
 BTC = "BTCUSDT"
 ETH = "ETHUSDT"

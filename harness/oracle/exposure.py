@@ -16,12 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from harness.cascade import AccountExposure
 from harness.model import MarginMode
 from harness.oracle.cascade import CascadePrediction
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["cascade_graph", "exposure_graph", "graph_summary", "shared_collateral"]
 
@@ -35,6 +37,8 @@ def exposure_graph(
     """Accounts, collateral pools and symbols with their collateral, position and correlation
     edges (module docstring). Node keys: ``("account", id)``, ``("pool", id, symbol or "")``,
     ``("symbol", symbol)``; every node has a ``kind`` attribute, every edge a ``kind``."""
+    import networkx as nx  # here, not at the top: ~0.1 s that only the cascade checks need
+
     graph = nx.Graph()
     for (a, b), beta in (correlations or {}).items():
         graph.add_node(("symbol", a), kind="symbol")
@@ -78,6 +82,8 @@ def shared_collateral(graph: nx.Graph) -> dict[tuple[str, str], list[str]]:
 def cascade_graph(prediction: CascadePrediction) -> nx.DiGraph:
     """Who liquidated whom: an edge ``A -> B`` when A's forced flow, in the round before B first
     crossed, moved a symbol B holds (the prediction's generations are its longest paths)."""
+    import networkx as nx
+
     graph = nx.DiGraph()
     for account, gen in prediction.generation.items():
         graph.add_node(account, generation=gen)

@@ -491,8 +491,8 @@ def _case(draw: Draw, ctx: Context, key: tuple[str, str], defect: str) -> Case |
         return Case(key, defect, _plain(ctx, key, _baseline(draw, ctx, key, None), OK))
     if defect in PARAM:
         return _param_defect(draw, ctx, key, defect)
-    if defect == "oversized" and draw(st.integers(0, 9)) != 0:
-        return None  # 1 MiB each: rarely
+    # (oversized bodies are 1 MiB each but not thinned out: hypothesis does not draw uniformly,
+    # and a one-in-ten throttle left the class out of a whole run about once in twenty runs)
     if defect in SHAPE:
         return _shape_defect(draw, ctx, key, defect)
     if defect in KEY:

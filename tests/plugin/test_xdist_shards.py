@@ -3,13 +3,16 @@
 The merge puts results in collection order whatever worker ran each check and in whatever order
 they ended; a line cut short is left out and counted; ``results.jsonl``, once written, is what
 readers read; merging leaves a folder shaped like a serial run's. ``perpcheck run -n`` takes a
-number of processes or ``auto`` and says so in one line when xdist is missing.
+number of processes or ``auto`` and says so in one line when xdist is missing. The controller
+merges as soon as every worker has finished cleanly (while xdist waits for the processes to
+exit); after a lost worker, when the session ends.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,3 +131,89 @@ def test_worker_counts_for_perpcheck_run(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(distributed, "find_spec", lambda name: None)  # xdist not installed
     with pytest.raises(ConfigError, match="-n needs pytest-xdist: pip install pytest-xdist"):
         distributed.workers_args("2")
+
+
+class _Hook:
+    def __init__(self) -> None:
+        self.finished: list[Path] = []
+
+    def pytest_perpcheck_run_finished(self, config: object, run_dir: Path, **_: object) -> None:
+        self.finished.append(run_dir)
+
+
+class _Config:
+    """What the controller's recorder reads of pytest's config."""
+
+    def __init__(self) -> None:
+        self.invocation_params = type("Params", (), {"args": ("-n", "2")})()
+        self.hook = _Hook()
+
+
+class _Node:
+    def __init__(self, worker: str) -> None:
+        self.workerinput = {"workerid": worker, "workercount": 2}
+
+
+def _controller(run_dir: Path) -> Any:
+    from harness.distributed import ControllerRecorder
+    from harness.recording import RunSettings
+
+    settings = RunSettings("sim", 1, (), None, run_dir.parent, run_dir.name, {}, run_dir=run_dir)
+    return ControllerRecorder(settings, _Config(), CHECKS)  # type: ignore[arg-type]
+
+
+def test_the_merge_starts_once_the_last_worker_has_finished(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    _shards(run_dir)
+    controller = _controller(run_dir)
+    controller.pytest_testnodedown(_Node("gw0"), None)
+    early = controller._merging
+    assert early is None  # gw1 may still be writing its shard
+    controller.pytest_testnodedown(_Node("gw1"), None)
+    merging = controller._merging
+    merging.join()  # merged while xdist waits for the worker processes to exit
+    assert [r.id for r in load_results(run_dir)] == ["XD-001", "XD-002", "XD-003", "XD-004"]
+    assert not (run_dir / SHARDS_DIR).exists()
+    controller.finish(0)  # the rest of the run's end: run.json, the report
+    run = json.loads((run_dir / "run.json").read_text())
+    assert (run["complete"], run["counts"], run["exit_status"]) == (True, {"passed": 4}, 0)
+    assert (run_dir / "index.html").exists()
+    assert [r.id for r in controller.results] == ["XD-001", "XD-002", "XD-003", "XD-004"]
+    assert controller.config.hook.finished == [run_dir]
+
+
+def test_after_a_lost_worker_the_merge_waits_for_the_sessions_end(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    _shards(run_dir)
+    controller = _controller(run_dir)
+    controller.pytest_testnodedown(_Node("gw0"), "worker 'gw0' crashed")
+    controller.pytest_testnodedown(_Node("gw2"), None)  # a replacement, xdist's restart
+    controller.pytest_testnodedown(_Node("gw1"), None)
+    assert controller._merging is None
+    assert (run_dir / SHARDS_DIR).exists()
+    controller.finish(1)
+    assert [r.id for r in load_results(run_dir)] == ["XD-001", "XD-002", "XD-003", "XD-004"]
+    assert not (run_dir / SHARDS_DIR).exists()
+
+
+def test_an_error_in_the_early_merge_surfaces_when_the_session_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import harness.distributed as distributed
+
+    run_dir = tmp_path / "run"
+    _shards(run_dir)
+    controller = _controller(run_dir)
+
+    def broken(run_dir: Path, read: object) -> None:  # fails in the merge thread only
+        import threading
+
+        if threading.current_thread() is not threading.main_thread():
+            msg = "disk full"
+            raise OSError(msg)
+
+    monkeypatch.setattr(distributed, "write_merged", broken)
+    controller.pytest_testnodedown(_Node("gw0"), None)
+    controller.pytest_testnodedown(_Node("gw1"), None)
+    with pytest.raises(OSError, match="disk full"):  # not swallowed, nor merged a second time
+        controller.finish(0)

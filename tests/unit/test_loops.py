@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import os
 
 import pytest
 
@@ -49,3 +50,18 @@ def test_without_uvloop_auto_falls_back_and_uvloop_is_refused(
     assert loop_name(loop_policy("auto")) == "asyncio"
     with pytest.raises(ConfigError, match="uvloop is not installed"):
         loop_policy("uvloop")
+
+
+@pytest.mark.skipif(not HAS_UVLOOP, reason="uvloop is not installed here")
+def test_uvloop_loops_start_without_io_uring_unless_the_user_set_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("UV_USE_IO_URING", raising=False)
+    loop_policy("auto")
+    assert os.environ["UV_USE_IO_URING"] == "0"  # a loop per check: ~8 ms of kernel time each
+    monkeypatch.setenv("UV_USE_IO_URING", "1")
+    loop_policy("uvloop")
+    assert os.environ["UV_USE_IO_URING"] == "1"
+    monkeypatch.delenv("UV_USE_IO_URING")
+    loop_policy("asyncio")
+    assert "UV_USE_IO_URING" not in os.environ
