@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -27,6 +25,7 @@ from harness.scheduling import (
     longest_first_order,
     recorded_durations,
 )
+from tests.plugin.test_xdist import pytest_n2
 
 
 def _run(
@@ -218,8 +217,6 @@ def test_durations_are_read_in_the_background_and_errors_surface(tmp_path: Path)
 
 
 #: Small and quick, over several areas and test files; RATE-001 and LIQ-001 "took longest".
-SELECTION = "ORD-001 or ORD-002 or ORD-003 or MARK-001 or LIQ-001 or RATE-001 or CONC-001"
-FAST = ("-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio")
 
 
 def test_pytest_n_2_goes_by_the_recorded_durations_and_records_the_same(tmp_path: Path) -> None:
@@ -227,31 +224,7 @@ def test_pytest_n_2_goes_by_the_recorded_durations_and_records_the_same(tmp_path
     ids = ["CONC-001", "LIQ-001", "MARK-001", "ORD-001", "ORD-002", "ORD-003", "RATE-001"]
     seconds = dict.fromkeys(ids, 0.001) | {"RATE-001": 90.0, "LIQ-001": 80.0}
     _run(reports, "earlier", "sim", seconds, mtime=1)
-    proc = subprocess.run(  # noqa: S603 - pytest on the installed suites
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--pyargs",
-            "suites",
-            "-p",
-            "no:cacheprovider",
-            *FAST,
-            "-n",
-            "2",
-            "-k",
-            SELECTION,
-            "--seed",
-            "11",
-            "--report-dir",
-            str(reports),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=tmp_path,
-    )
+    proc = pytest_n2(tmp_path, "--seed", "11", "--report-dir", str(reports))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     (run_dir,) = [p for p in reports.iterdir() if p.name != "earlier"]
     rows = [json.loads(x) for x in (run_dir / "results.jsonl").read_text().splitlines()]

@@ -23,6 +23,32 @@ TIMINGS = ("duration_s", "started_at", "finished_at")
 FAST = ("-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio")
 
 
+def pytest_n2(cwd: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``pytest --pyargs suites -n 2 -k SELECTION`` with ``extra`` options, in ``cwd``."""
+    return subprocess.run(  # noqa: S603 - pytest on the installed suites
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--pyargs",
+            "suites",
+            "-p",
+            "no:cacheprovider",
+            *FAST,
+            "-n",
+            "2",
+            "-k",
+            SELECTION,
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=cwd,
+    )
+
+
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own CLI with fixed arguments
         [*CLI, *args], capture_output=True, text=True, timeout=300, check=False, cwd=cwd
@@ -63,29 +89,7 @@ def test_two_workers_write_one_folder_with_the_serial_results(tmp_path: Path) ->
 
 
 def test_plain_pytest_n_2_without_a_seed_is_one_run_with_one_seed(tmp_path: Path) -> None:
-    proc = subprocess.run(  # noqa: S603 - pytest on the installed suites
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--pyargs",
-            "suites",
-            "-p",
-            "no:cacheprovider",
-            *FAST,
-            "-n",
-            "2",
-            "-k",
-            SELECTION,
-            "--report-dir",
-            str(tmp_path / "reports"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-        cwd=tmp_path,
-    )
+    proc = pytest_n2(tmp_path, "--report-dir", str(tmp_path / "reports"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     run_dir = _only_run(tmp_path / "reports")
     run = json.loads((run_dir / "run.json").read_text())
