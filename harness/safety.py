@@ -228,10 +228,17 @@ class SafeAccount:
             client_order_id = f"{self._seq}"
         return ClientOrderId((self._prefix + client_order_id)[:MAX_CLIENT_ID])
 
+    def client_id_seen(self, venue_id: str) -> str:
+        """A client id as the venue has it, as the check named it (the run's prefix off).
+
+        Venue event streams opened for this account translate with it too
+        (harness.streams.as_account_sees)."""
+        return venue_id[len(self._prefix) :] if venue_id.startswith(self._prefix) else venue_id
+
     def _incoming(self, order: Order) -> Order:
         cid = order.client_order_id
         if cid.startswith(self._prefix):
-            return replace(order, client_order_id=ClientOrderId(cid[len(self._prefix) :]))
+            return replace(order, client_order_id=ClientOrderId(self.client_id_seen(cid)))
         return order
 
     async def place_order(self, request: OrderRequest) -> Order:

@@ -9,7 +9,7 @@ notices when the sequence breaks.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -31,6 +31,7 @@ __all__ = [
     "StreamEvent",
     "SyncedBook",
     "TradeEvent",
+    "as_account_sees",
     "select",
 ]
 
@@ -182,6 +183,40 @@ class EventStream(Protocol):
     def reconnects(self) -> int: ...
 
     async def close(self) -> None: ...
+
+
+class _OwnClientIds:
+    """An event stream whose order events carry client ids as one account shows them."""
+
+    def __init__(self, stream: EventStream, seen: Callable[[str], str]) -> None:
+        self._stream = stream
+        self._seen = seen
+
+    async def drain(self) -> list[StreamEvent]:
+        seen = self._seen
+        return [
+            replace(e, client_order_id=seen(e.client_order_id)) if isinstance(e, OrderEvent) else e
+            for e in await self._stream.drain()
+        ]
+
+    @property
+    def reconnects(self) -> int:
+        return self._stream.reconnects
+
+    async def close(self) -> None:
+        await self._stream.close()
+
+
+def as_account_sees(stream: EventStream, account: object | None) -> EventStream:
+    """``stream`` with its order events' client ids as ``account`` shows them.
+
+    The harness hands checks an account that names orders for the venue differently from how
+    the check named them (harness.safety: the run's prefix). Its REST answers are translated
+    back; a venue's ``stream(account=...)`` passes its stream through here so that the user
+    stream agrees with them. An account without ``client_id_seen`` gets ``stream`` itself.
+    """
+    seen = getattr(account, "client_id_seen", None)
+    return stream if seen is None else _OwnClientIds(stream, seen)
 
 
 _Levels = tuple[tuple[Decimal, Decimal], ...]

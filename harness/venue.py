@@ -403,7 +403,9 @@ class Venue(Protocol):
         self, symbols: Sequence[str], *, account: Account | None = None, depth: bool = False
     ) -> EventStream:
         """Subscribe to the symbols' market streams (marks, trades, liquidation orders; diff depth
-        when ``depth``) and, given an account, its user-data stream (``READ_STREAMS``)."""
+        when ``depth``) and, given an account, its user-data stream (``READ_STREAMS``), whose
+        order events carry client ids as ``account`` shows them
+        (:func:`harness.streams.as_account_sees`)."""
         ...
 
     # (``param_state(symbol)`` and ``param_audit(since_ms)`` of a READ_PARAMS venue are

@@ -50,7 +50,7 @@ from harness.model import (
     OrderRequest,
     Position,
 )
-from harness.streams import EventStream
+from harness.streams import EventStream, as_account_sees
 from harness.venue import Account
 
 __all__ = ["DEMO_WEIGHTS", "WEIGHTS", "BinanceAccount", "BinanceVenue"]
@@ -358,7 +358,7 @@ class BinanceVenue(CcxtVenueBase):
             on_close=self._streams.discard,
         )
         self._streams.add(opened)
-        return opened
+        return as_account_sees(opened, account)  # order events' client ids as ``account`` shows
 
     async def keep_streams_alive(self) -> int | None:
         """Keep the open streams' listen keys alive now; returns how far the venue's clock may

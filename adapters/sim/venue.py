@@ -58,6 +58,7 @@ from harness.model import (
     TimeInForce,
 )
 from harness.params import AuditEntry, ParamState
+from harness.streams import EventStream, as_account_sees
 from harness.venue import (
     Account,
     Capability,
@@ -509,7 +510,7 @@ class SimVenue:
 
     async def stream(
         self, symbols: Sequence[str], *, account: Account | None = None, depth: bool = False
-    ) -> SimEventStream:
+    ) -> EventStream:
         """The symbols' market streams and the account's user stream (adapters/sim/streams.py)."""
         stream = SimEventStream(
             self.engine,
@@ -518,7 +519,7 @@ class SimVenue:
             depth=depth,
         )
         self._streams.append(stream)
-        return stream
+        return as_account_sees(stream, account)  # order events' client ids as ``account`` shows
 
     async def param_state(self, symbol: str) -> ParamState:
         """The symbol's dynamic parameters (adapters/sim/engine/params.py)."""

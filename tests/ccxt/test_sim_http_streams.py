@@ -259,7 +259,23 @@ async def test_a_wrapped_account_streams_its_own_events(venue: BinanceVenue) -> 
     stream = await venue.stream([ETH], account=safe)
     await safe.place_order(market(Side.BUY, "0.1", ETH))
     events = await stream.drain()
-    assert {e.client_order_id for e in select(events, OrderEvent)} == {"pc1-1"}
+    # The venue has the run's prefix on it; the check sees the id it gave (or was given), as in
+    # the REST answers.
+    assert {e.client_order_id for e in select(events, OrderEvent)} == {"1"}
+    mark = await mark_of(ETH)
+    resting = OrderRequest(
+        symbol=ETH,
+        side=Side.BUY,
+        type=OrderType.LIMIT,
+        quantity=D("0.1"),
+        price=(mark * D("0.9")).quantize(D("0.01")),
+        time_in_force=TimeInForce.GTC,
+        client_order_id=ClientOrderId("mine"),
+    )
+    await safe.place_order(resting)
+    assert [e.client_order_id for e in select(await stream.drain(), OrderEvent)] == ["mine"]
+    raw = await venue.account().open_orders(ETH)
+    assert [o.client_order_id for o in raw] == ["pc1-mine"]  # the venue's own view
     assert select(events, TradeEvent)
     await stream.close()
 

@@ -20,6 +20,7 @@ from harness.safety import (
     check_url,
     run_prefix,
 )
+from harness.streams import OrderEvent, as_account_sees, select
 from harness.venue import VenueConfig
 
 D = Decimal
@@ -128,3 +129,37 @@ def test_redacting_log_filter(caplog: pytest.LogCaptureFixture) -> None:
         logger.info("using key %s", "supersecretkey")
     assert "supersecretkey" not in caplog.text
     assert "[redacted]" in caplog.text
+
+
+def test_a_stream_opened_for_the_safe_account_shows_the_checks_own_client_ids() -> None:
+    async def scenario() -> None:
+        venue = await open_sim_venue(VenueConfig(seed=1))
+        inner = venue.account()
+
+        async def mark_of(symbol: str) -> Decimal:
+            return (await venue.mark(symbol)).mark_price
+
+        safe = SafeAccount(inner, prefix="pcT1-", guard=NotionalGuard(), mark_of=mark_of)
+        raw_stream = await venue.stream(["BTCUSDT"], account=inner)
+        own_stream = await venue.stream(["BTCUSDT"], account=safe)
+        assert as_account_sees(raw_stream, inner) is raw_stream  # nothing to translate
+        await safe.place_order(
+            OrderRequest(
+                symbol="BTCUSDT",
+                side=Side.BUY,
+                type=OrderType.LIMIT,
+                quantity=D("0.01"),
+                price=D(50000),
+                time_in_force=TimeInForce.GTC,
+                client_order_id=ClientOrderId("mine"),
+            )
+        )
+        own = [e.client_order_id for e in select(await own_stream.drain(), OrderEvent)]
+        raw = [e.client_order_id for e in select(await raw_stream.drain(), OrderEvent)]
+        assert (own, raw) == (["mine"], ["pcT1-mine"])
+        assert own_stream.reconnects == raw_stream.reconnects == 0
+        await own_stream.close()
+        await raw_stream.close()
+        await venue.close()
+
+    asyncio.run(scenario())
