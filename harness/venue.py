@@ -434,10 +434,17 @@ async def open_venue(name: str, config: VenueConfig) -> Venue:
     Raises:
         ConfigError: no venue of that name is registered (the message lists those that are).
     """
-    found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    if name not in found:
-        choices = ", ".join(sorted(found)) or "(none installed)"
-        msg = f"unknown venue {name!r}; choose one of: {choices}"
-        raise ConfigError(msg)
-    factory: VenueFactory = found[name].load()
+    factory = _FACTORIES.get(name)
+    if factory is None:
+        found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+        if name not in found:
+            choices = ", ".join(sorted(found)) or "(none installed)"
+            msg = f"unknown venue {name!r}; choose one of: {choices}"
+            raise ConfigError(msg)
+        # Looked up once per process: scanning the installed distributions' entry points takes
+        # ~2 ms, and a run opens a venue per check.
+        factory = _FACTORIES[name] = found[name].load()
     return await factory(config)
+
+
+_FACTORIES: dict[str, VenueFactory] = {}
