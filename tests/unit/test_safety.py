@@ -21,9 +21,20 @@ from harness.safety import (
     run_prefix,
 )
 from harness.streams import OrderEvent, as_account_sees, select
-from harness.venue import VenueConfig
+from harness.venue import Account, Venue, VenueConfig
 
 D = Decimal
+
+
+async def _safe_on_sim() -> tuple[Venue, Account, SafeAccount]:
+    """A sim venue, its account, and that account behind a SafeAccount with prefix ``pcT1-``."""
+    venue = await open_sim_venue(VenueConfig(seed=1))
+    inner = venue.account()
+
+    async def mark_of(symbol: str) -> Decimal:
+        return (await venue.mark(symbol)).mark_price
+
+    return venue, inner, SafeAccount(inner, prefix="pcT1-", guard=NotionalGuard(), mark_of=mark_of)
 
 
 def test_production_urls_are_refused_without_allow_mainnet() -> None:
@@ -71,13 +82,7 @@ def test_run_prefix_is_short_and_venue_safe() -> None:
 
 def test_safe_account_prefixes_ids_both_ways_and_cleans_up_what_the_run_opened() -> None:
     async def scenario() -> None:
-        venue = await open_sim_venue(VenueConfig(seed=1))
-        inner = venue.account()
-
-        async def mark_of(symbol: str) -> Decimal:
-            return (await venue.mark(symbol)).mark_price
-
-        safe = SafeAccount(inner, prefix="pcT1-", guard=NotionalGuard(), mark_of=mark_of)
+        venue, inner, safe = await _safe_on_sim()
         order = await safe.place_order(
             OrderRequest(
                 symbol="BTCUSDT",
@@ -102,6 +107,7 @@ def test_safe_account_prefixes_ids_both_ways_and_cleans_up_what_the_run_opened()
         assert report.flattened == [("BTCUSDT", "0.01")]
         assert await inner.open_orders("BTCUSDT") == []
         assert await inner.positions() == []
+        await venue.close()
 
     asyncio.run(scenario())
 
@@ -133,13 +139,7 @@ def test_redacting_log_filter(caplog: pytest.LogCaptureFixture) -> None:
 
 def test_a_stream_opened_for_the_safe_account_shows_the_checks_own_client_ids() -> None:
     async def scenario() -> None:
-        venue = await open_sim_venue(VenueConfig(seed=1))
-        inner = venue.account()
-
-        async def mark_of(symbol: str) -> Decimal:
-            return (await venue.mark(symbol)).mark_price
-
-        safe = SafeAccount(inner, prefix="pcT1-", guard=NotionalGuard(), mark_of=mark_of)
+        venue, inner, safe = await _safe_on_sim()
         raw_stream = await venue.stream(["BTCUSDT"], account=inner)
         own_stream = await venue.stream(["BTCUSDT"], account=safe)
         assert as_account_sees(raw_stream, inner) is raw_stream  # nothing to translate
