@@ -222,16 +222,7 @@ class OrderBook:
                     self._best_bid = key
             elif self._best_ask is None or key < self._best_ask:
                 self._best_ask = key
-        # Level.append, inline (the order path's hot spot).
-        tail = level._tail
-        order._prev = tail
-        order._next = None  # an order removed earlier may come back
-        if tail is None:
-            level._head = order
-        else:
-            tail._next = order
-        level._tail = order
-        level._len += 1
+        level.append(order)
         level.qty = _ADD(level.qty, order.remaining)
         if order.young:
             level.young_qty = _ADD(level.young_qty, order.remaining)
