@@ -7,8 +7,7 @@ import platform
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import ccxt
-
+from adapters.ccxt_venue._ccxt import version as ccxt_version
 from adapters.ccxt_venue._wire import Wire, call
 from harness.clock import Clock
 from harness.deviations import DeviationRegistry, registry_from_package
@@ -48,7 +47,7 @@ class CcxtVenueBase:
         self._capabilities = capabilities
         self._rules = rules
         self._versions = {
-            "ccxt": str(ccxt.__version__),
+            "ccxt": ccxt_version(),
             "ccxt-exchange": str(exchange.id),
             "python": platform.python_version(),
             **(versions or {}),

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-import ccxt.async_support as ccxt_async
-
+from adapters.ccxt_venue._ccxt import errors as ccxt_errors
 from harness.errors import AuthError, Unavailable, VenueError
 from harness.venue import RateUsage
 
@@ -167,10 +166,10 @@ async def call(awaitable: Awaitable[T]) -> T:
         return await awaitable
     except VenueError:
         raise
-    except ccxt_async.AuthenticationError as exc:
+    except ccxt_errors.AuthenticationError as exc:
         raise AuthError(str(exc)) from exc
-    except ccxt_async.NetworkError as exc:
+    except ccxt_errors.NetworkError as exc:
         raise Unavailable(str(exc) or type(exc).__name__) from exc
-    except ccxt_async.BaseError as exc:
+    except ccxt_errors.BaseError as exc:
         msg = f"{type(exc).__name__}: {exc}"
         raise VenueError(msg) from exc

@@ -11,8 +11,7 @@ import functools
 import ssl
 from typing import Any
 
-import ccxt.async_support as ccxt_async
-
+from adapters.ccxt_venue._ccxt import exchange_class
 from adapters.ccxt_venue._wire import Dialect, Wire, install
 from adapters.ccxt_venue.binance_wire import binance_dialect
 from harness.safety import REDACTOR, check_url
@@ -84,7 +83,7 @@ def binance_client(
     # The simulator's keys guard nothing, but they are scrubbed like real ones: the same
     # redaction runs on sim-http in CI as on a testnet.
     REDACTOR.register(api_key, secret)
-    ex = ccxt_async.binanceusdm(
+    ex = exchange_class("binanceusdm")(
         {
             "apiKey": api_key,
             "secret": secret,
@@ -113,7 +112,7 @@ def bybit_client(
 ) -> Any:
     """A ``bybit`` client on the testnet (``set_sandbox_mode``), linear contracts by default."""
     REDACTOR.register(api_key, secret)
-    ex = ccxt_async.bybit(
+    ex = exchange_class("bybit")(
         {
             "apiKey": api_key,
             "secret": secret,
@@ -139,7 +138,7 @@ def okx_client(
     """An ``okx`` client in demo trading: ccxt's sandbox mode sets ``x-simulated-trading: 1``
     on the production host, which :func:`check_url` accepts only with that header set."""
     REDACTOR.register(api_key, secret, password)
-    ex = ccxt_async.okx(
+    ex = exchange_class("okx")(
         {
             "apiKey": api_key,
             "secret": secret,
