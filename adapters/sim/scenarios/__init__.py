@@ -55,6 +55,7 @@ another symbol. ``load("path/to/file.toml")`` loads a scenario file from outside
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -129,9 +130,16 @@ def load_file(path: Path) -> Scenario:
 
 def catalog() -> dict[str, str]:
     """Name -> description of every bundled scenario; entry point ``perpcheck.scenarios``."""
-    out = {}
+    return dict(_catalog())
+
+
+@functools.cache
+def _catalog() -> tuple[tuple[str, str], ...]:
+    # The bundled files are package data: read and decoded once per process (the sim-http venue
+    # asks for the list each time it opens, once per check).
+    out = []
     for name in available():
         scenario = load(name)
         hint = f" [{scenario.duration_days} days]" if scenario.duration_days else ""
-        out[name] = scenario.description + hint
-    return out
+        out.append((name, scenario.description + hint))
+    return tuple(out)

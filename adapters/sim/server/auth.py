@@ -17,6 +17,7 @@ server's token in ``X-PERPCHECK-TOKEN`` (401).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -181,8 +182,9 @@ def authenticate(raw: RawRequest, api_key: str | None, keys: KeyRing, wall_ms: i
     return credential
 
 
+@functools.lru_cache(maxsize=64)
 def is_loopback(peer: str | None) -> bool:
-    """Is ``peer`` (``request.remote``) a loopback address?"""
+    """Is ``peer`` (``request.remote``) a loopback address? (Memoised: a server sees few peers.)"""
     if not peer:
         return False
     try:
