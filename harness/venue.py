@@ -11,6 +11,7 @@ imports an adapter module by name.
 from __future__ import annotations
 
 import enum
+import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
@@ -435,6 +436,8 @@ async def open_venue(name: str, config: VenueConfig) -> Venue:
         ConfigError: no venue of that name is registered (the message lists those that are).
     """
     factory = _FACTORIES.get(name)
+    if factory is not None and not _still_loaded(factory):
+        factory = None  # its module was reloaded or dropped (pytester does): look it up again
     if factory is None:
         found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
         if name not in found:
@@ -448,3 +451,10 @@ async def open_venue(name: str, config: VenueConfig) -> Venue:
 
 
 _FACTORIES: dict[str, VenueFactory] = {}
+
+
+def _still_loaded(factory: VenueFactory) -> bool:
+    """Is ``factory`` still what its module, as imported now, names? (The module's classes are
+    the ones a test may patch; a stale factory would build the old ones.)"""
+    module = sys.modules.get(getattr(factory, "__module__", ""))
+    return getattr(module, getattr(factory, "__name__", ""), None) is factory

@@ -43,3 +43,30 @@ def test_an_unknown_venue_is_refused_every_time_with_the_choices(
     for _ in range(2):
         with pytest.raises(ConfigError, match=r"unknown venue 'nope'; choose one of: .*sim"):
             asyncio.run(open_venue("nope", VenueConfig(seed=1)))
+
+
+def test_a_factory_whose_module_was_imported_again_is_looked_up_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # pytester drops the modules a run imported; the next run imports them anew and patches
+    # the new classes: the cached factory of the old module must not build the old ones.
+    import sys
+
+    import adapters.sim
+
+    monkeypatch.setattr(venue_module, "_FACTORIES", {})
+    asyncio.run(open_venue("sim", VenueConfig(seed=1)))  # cached now
+    old = venue_module._FACTORIES["sim"]
+    before = sys.modules["adapters.sim.venue"]
+    monkeypatch.setattr(adapters.sim, "venue", before)  # both put back at teardown
+    monkeypatch.delitem(sys.modules, "adapters.sim.venue")
+    fresh = importlib.import_module("adapters.sim.venue")
+    assert fresh is not before
+
+    async def open_one() -> type:
+        venue = await open_venue("sim", VenueConfig(seed=1))
+        await venue.close()
+        return type(venue)
+
+    assert asyncio.run(open_one()) is fresh.SimVenue
+    assert venue_module._FACTORIES["sim"] is not old
