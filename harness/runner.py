@@ -227,7 +227,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.seed is not None and args.seed < 0:
         msg = f"--seed {args.seed} must be a non-negative integer"
         raise ConfigError(msg)
-    workers_args(args.workers)  # a bad -n: one line, before anything runs
+    distributed = bool(workers_args(args.workers))  # a bad -n: one line, before anything runs
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     options: dict[str, str] = {}
     for raw in args.venue_option:
@@ -244,11 +244,16 @@ def _run(args: argparse.Namespace) -> int:
 
         load_registry(path)  # (check IDs are validated by the plugin, which knows the suites)
     unavailable = False
-    try:
-        asyncio.run(preflight(args.venue, config))  # bad venue, defect, scenario: one clear line
-    except VenueUnavailable as exc:  # e.g. no API keys: the run records every check as skipped
-        print(f"perpcheck run: {exc}; its checks are skipped", file=sys.stderr)
-        unavailable = True
+    # Open the venue once first: a bad venue, defect, scenario or option ends the run with one
+    # clear line. With xdist workers and none of those given, the workers' own opening says all
+    # there is to say (an unavailable venue: read back from run.json below) and this process,
+    # which runs no check, is spared the venue's imports before it can start them.
+    if not distributed or config.defects or config.scenario or config.options:
+        try:
+            asyncio.run(preflight(args.venue, config))
+        except VenueUnavailable as exc:  # e.g. no API keys: the run records every check skipped
+            print(f"perpcheck run: {exc}; its checks are skipped", file=sys.stderr)
+            unavailable = True
     unfinished = unfinished_run(args.report_dir)
     if unfinished is not None:
         print(f"perpcheck run: {unfinished}", file=sys.stderr)
@@ -317,6 +322,8 @@ def _run(args: argparse.Namespace) -> int:
         print(f"perpcheck run: interrupted{where}", file=sys.stderr)
     if exit_code not in (EXIT_OK, EXIT_FAILED):
         return exit_code
+    if not unavailable and distributed and run_dir.is_dir():
+        unavailable = _unavailable_in(run_dir)
     if unavailable:
         return EXIT_VENUE_UNAVAILABLE
     from harness.results import load_results
@@ -330,6 +337,21 @@ def _run(args: argparse.Namespace) -> int:
 
 #: Errors that mean the venue, not the check, is the problem (crash messages name the class).
 _VENUE_ERRORS = {"Unavailable": "is unreachable", "AuthError": "refused the API keys"}
+
+
+def _unavailable_in(run_dir: Path) -> bool:
+    """Did the run's venue say it is unavailable when a worker opened it? (Said once, here.)"""
+    from harness.results import load_run
+
+    try:
+        versions = load_run(run_dir).versions
+    except ConfigError:  # no run.json: nothing ran
+        return False
+    for key, message in versions.items():
+        if key.endswith(":unavailable"):
+            print(f"perpcheck run: {message}; its checks are skipped", file=sys.stderr)
+            return True
+    return False
 
 
 def venue_trouble(results: Sequence[CheckResult]) -> str | None:

@@ -128,6 +128,26 @@ def test_missing_keys_is_one_line_every_check_skipped_and_exit_3(tmp_path: Path)
     assert "skipped ×2: bybit-testnet: no API credentials" in proc.stdout
 
 
+def test_missing_keys_with_workers_is_the_same_one_line_and_exit_3(tmp_path: Path) -> None:
+    # -n 2: the controller does not open the venue first; the workers' opening is read back.
+    proc = _cli(
+        "run", "--venue", "bybit-testnet", "-k", "ORD-001 or ORD-002", "-n", "2", cwd=tmp_path
+    )  # fmt: skip
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("perpcheck run: bybit-testnet: no API credentials; set ")
+    assert line.endswith("; its checks are skipped")
+    assert "skipped ×2: bybit-testnet: no API credentials" in proc.stdout
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]])
+def test_unknown_venue_is_one_line_and_exit_2(tmp_path: Path, workers: list[str]) -> None:
+    proc = _cli("run", "--venue", "no-such-venue", "-k", "ORD-001", *workers, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "no-such-venue" in proc.stdout + proc.stderr
+
+
 def test_bad_k_expression_is_a_usage_error_with_exit_2(tmp_path: Path) -> None:
     proc = _cli("run", "-k", "ORD-001 and (", cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
