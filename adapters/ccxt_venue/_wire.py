@@ -15,7 +15,6 @@ into :class:`~harness.errors.Unavailable` by :func:`call`.
 
 from __future__ import annotations
 
-import functools
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ __all__ = [
     "call",
     "dec",
     "dec_or_none",
+    "decimal_json",
     "header",
     "install",
     "retry_after",
@@ -119,7 +119,9 @@ class Wire:
             self.sim_time_ms = now_ms
 
 
-_decimal_json = functools.partial(json.loads, parse_float=Decimal)
+#: JSON with exact decimals (one decoder for all: ``json.loads(..., parse_float=...)`` builds a
+#: new one per call).
+decimal_json = json.JSONDecoder(parse_float=Decimal).decode
 
 
 def install(exchange: Any, wire: Wire, dialect: Dialect) -> Any:
@@ -127,7 +129,7 @@ def install(exchange: Any, wire: Wire, dialect: Dialect) -> Any:
 
     Instance attributes shadow ccxt's methods; nothing global is patched.
     """
-    exchange.on_json_response = _decimal_json
+    exchange.on_json_response = decimal_json
     original = exchange.handle_errors
 
     def handle_errors(

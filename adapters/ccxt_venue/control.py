@@ -8,7 +8,6 @@ header of every Binance response.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -16,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from adapters.ccxt_venue import cascade_wire
-from adapters.ccxt_venue._wire import Wire
+from adapters.ccxt_venue._wire import Wire, decimal_json
 from harness.cascade import AccountExposure, AccountLiquidation
 from harness.errors import AuthError, ConfigError, Rejected, Unavailable
 from harness.model import PricePath
@@ -59,7 +58,7 @@ class ControlClient:
         except aiohttp.ClientError as exc:
             msg = f"control API {method} {path}: {exc or type(exc).__name__}"
             raise Unavailable(msg) from exc
-        data = json.loads(text, parse_float=Decimal) if text else {}
+        data = decimal_json(text) if text else {}
         if sim_time is not None:
             self._wire.see_time(int(sim_time))
         if isinstance(data, dict) and isinstance(data.get("now_ms"), int):

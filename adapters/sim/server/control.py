@@ -66,12 +66,15 @@ def _bad(name: str, why: str) -> NoReturn:
     raise Rejected(-1130, f"Data sent for field '{name}' is not valid: {why}.")
 
 
+_DECODER = json.JSONDecoder(parse_float=Decimal)  # one for all requests
+
+
 async def _body(request: web.Request) -> dict[str, Any]:
     raw = await request.read()
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw, parse_float=Decimal)
+        body = _DECODER.decode(raw.decode("utf-8"))
     except (ValueError, RecursionError):
         raise Rejected(-1102, "The body must be a JSON object.") from None
     if not isinstance(body, dict):
