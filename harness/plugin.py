@@ -180,6 +180,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # an xdist worker: its shard exists before it reports collection
 def pytest_collection_finish(session: pytest.Session) -> None:
+    if session.config.option.collectonly:  # listing the checks is not a run: no run folder
+        return
     checks = []
     for item in session.items:
         spec = _spec(item)

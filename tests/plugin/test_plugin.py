@@ -73,6 +73,26 @@ async def test_ok(venue, ctx):
     result.stdout.fnmatch_lines(["*perpcheck report: *index.html"])
 
 
+def test_collect_only_lists_the_checks_and_writes_no_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_a=HEADER
+        + '''
+@check("ORD-932")
+async def test_ok(venue, ctx):
+    """Listed, not run.
+
+    Source: arithmetic §1
+    """
+    ctx.equal("sum", expected=Decimal(4), observed=Decimal(4))
+'''
+    )
+    result = _run(pytester, "--collect-only", "-q")
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["test_a.py::test_ok"])
+    assert "perpcheck report" not in result.stdout.str()
+    assert not (pytester.path / "out").exists() or not any((pytester.path / "out").iterdir())
+
+
 def test_event_loop_choice_is_used_and_recorded(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_a=HEADER
