@@ -1,18 +1,34 @@
-"""Accounts, positions and margin as the simulator computes them (perp-mechanics.md §4, §6).
+"""Accounts as the simulator computes them (perp-mechanics.md §4, §6): :class:`AccountState`.
 
 The simulator's own implementation, written independently of ``harness.oracle``. One-way mode:
 one signed position per symbol. Cross positions share the cross wallet; an isolated position
 holds its margin in its own wallet (``isolated_wallet``), moved out of the cross wallet when the
 position grows and back when it shrinks.
+
+What an account holds is defined next to it and re-exported here: positions and their watcher
+(engine/positions.py), order and fill records (engine/order_record.py), and the margin
+arithmetic over leverage brackets (engine/margin.py).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+from decimal import Decimal
 
+from adapters.sim.engine.margin import (
+    bracket_at,
+    liquidation_price,
+    maint_margin,
+    max_notional_for_leverage,
+)
+from adapters.sim.engine.order_record import (
+    _EXACT,
+    DEFAULT_CID_PREFIX,
+    OPEN_STATUSES,
+    FillRecord,
+    OrderRecord,
+)
+from adapters.sim.engine.positions import PositionState, Watch
 from harness.model import (
-    Bracket,
     IncomeRecord,
     MarginMode,
 )
@@ -31,388 +47,7 @@ __all__ = [
 ]
 
 ZERO = Decimal(0)
-OPEN_STATUSES = frozenset(("NEW", "PARTIALLY_FILLED"))
-#: the venue's client order id for an order placed without one: this prefix and the order id.
-DEFAULT_CID_PREFIX = "sim-"
-# Aggregates (sums of notionals) are kept exactly: no rounding at any size.
-_EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 _ADD, _SUB, _MUL = _EXACT.add, _EXACT.subtract, _EXACT.multiply
-
-
-class Watch:
-    """Where the state objects report changes (engine/liqindex.py reads it).
-
-    ``version`` counts every change of a watched field. ``dirty`` collects the accounts whose
-    change may matter to the liquidation trigger: any change of a position's quantity, entry or
-    margin mode or of an account's exemption, and a wallet *decrease* once the decreases since the
-    account was last keyed exceed the reserve its keys were built with (``_reserve``; a wallet
-    increase only moves an account away from maintenance).
-    """
-
-    __slots__ = ("dirty", "version")
-
-    def __init__(self) -> None:
-        self.dirty: set[AccountState] = set()
-        self.version = 0
-
-
-def bracket_at(brackets: tuple[Bracket, ...], notional: Decimal) -> Bracket:
-    """The tier whose ``[floor, cap)`` holds ``notional``; the last tier beyond every cap."""
-    for b in brackets:
-        if notional < b.notional_cap:
-            return b
-    return brackets[-1]
-
-
-def maint_margin(brackets: tuple[Bracket, ...], notional: Decimal) -> Decimal:
-    b = bracket_at(brackets, notional)
-    return notional * b.maint_margin_ratio - b.cum
-
-
-def max_notional_for_leverage(brackets: tuple[Bracket, ...], leverage: int) -> Decimal:
-    """The largest position notional allowed at ``leverage`` (the highest cap that allows it)."""
-    allowed = [b.notional_cap for b in brackets if b.initial_leverage >= leverage]
-    return max(allowed) if allowed else ZERO
-
-
-def liquidation_price(
-    *,
-    sign: int,
-    qty: Decimal,
-    entry: Decimal,
-    brackets: tuple[Bracket, ...],
-    wallet: Decimal,
-    other_upnl: Decimal = ZERO,
-    other_mm: Decimal = ZERO,
-    entry_tier: bool = False,
-) -> Decimal | None:
-    """Price where ``equity == maintenance`` (Binance one-way formula, §6(a)).
-
-    ``LP = (WB - TMM1 + UPNL1 + cum - s*Q*EP) / (Q*mmr - s*Q)``, with the tier taken at the
-    notional ``Q * LP`` (each tier is tried; the consistent one wins). ``entry_tier`` is the
-    ``entry-tier-for-liquidation`` defect: the tier at the entry notional is used instead.
-    Returns None when there is no positive liquidation price.
-    """
-    numerator_base = wallet - other_mm + other_upnl - sign * qty * entry
-    if entry_tier:
-        b = bracket_at(brackets, qty * entry)
-        lp = (numerator_base + b.cum) / (qty * b.maint_margin_ratio - sign * qty)
-        return lp if lp > 0 else None
-    for b in brackets:
-        lp = (numerator_base + b.cum) / (qty * b.maint_margin_ratio - sign * qty)
-        if lp <= 0:
-            continue
-        if b.notional_floor <= qty * lp < b.notional_cap:
-            return lp
-    return None
-
-
-class PositionState:
-    """One symbol's position of one account (signed ``qty``; one-way mode).
-
-    ``qty``, ``entry``, ``isolated_wallet`` and ``margin_mode`` are watched: setting one tells the
-    owning account's watcher (the liquidation trigger index, engine/liqindex.py), so any change
-    made anywhere reaches the index. Positions are created by :meth:`AccountState.position`.
-    """
-
-    __slots__ = (
-        "_drain",
-        "_entry",
-        "_iso",
-        "_mode",
-        "_owner",
-        "_qty",
-        "_reserve",
-        "leverage",
-        "symbol",
-        "update_ms",
-    )
-
-    def __init__(
-        self,
-        symbol: str,
-        margin_mode: MarginMode,
-        leverage: int,
-        qty: Decimal = ZERO,
-        entry: Decimal = ZERO,
-        isolated_wallet: Decimal = ZERO,
-        update_ms: int = 0,
-        *,
-        owner: AccountState | None = None,
-    ) -> None:
-        self.symbol = symbol
-        self._mode = margin_mode
-        self.leverage = leverage
-        self._qty = qty
-        self._entry = entry
-        self._iso = isolated_wallet
-        self.update_ms = update_ms
-        self._owner = owner
-        self._drain = ZERO  # isolated wallet decreases since keyed (see Watch)
-        self._reserve = ZERO
-
-    def _touched(self) -> None:
-        owner = self._owner
-        if owner is not None:
-            watch = owner._watch
-            if watch is not None:
-                watch.version += 1
-                watch.dirty.add(owner)
-
-    @property
-    def qty(self) -> Decimal:
-        return self._qty
-
-    @qty.setter
-    def qty(self, value: Decimal) -> None:
-        self._qty = value
-        self._touched()
-
-    @property
-    def entry(self) -> Decimal:
-        return self._entry
-
-    @entry.setter
-    def entry(self, value: Decimal) -> None:
-        self._entry = value
-        self._touched()
-
-    @property
-    def isolated_wallet(self) -> Decimal:
-        return self._iso
-
-    @isolated_wallet.setter
-    def isolated_wallet(self, value: Decimal) -> None:
-        old = self._iso
-        self._iso = value
-        owner = self._owner
-        if owner is not None:
-            watch = owner._watch
-            if watch is not None:
-                watch.version += 1
-                if value < old:
-                    self._drain += old - value
-                    if self._drain > self._reserve:
-                        watch.dirty.add(owner)
-
-    @property
-    def margin_mode(self) -> MarginMode:
-        return self._mode
-
-    @margin_mode.setter
-    def margin_mode(self, value: MarginMode) -> None:
-        self._mode = value
-        self._touched()
-
-    @property
-    def sign(self) -> int:
-        qty = self._qty
-        return 1 if qty > 0 else -1 if qty < 0 else 0
-
-    def upnl(self, price: Decimal) -> Decimal:
-        return self._qty * (price - self._entry)
-
-    def _key(self) -> tuple[object, ...]:
-        return (
-            self.symbol,
-            self._mode,
-            self.leverage,
-            self._qty,
-            self._entry,
-            self._iso,
-            self.update_ms,
-        )
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, PositionState)  # noqa: S101 - narrowed by the class check
-        return self._key() == other._key()
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value (like a dataclass)
-
-    def __repr__(self) -> str:
-        return (
-            f"PositionState(symbol={self.symbol!r}, margin_mode={self._mode!r}, "
-            f"leverage={self.leverage!r}, qty={self._qty!r}, entry={self._entry!r}, "
-            f"isolated_wallet={self._iso!r}, update_ms={self.update_ms!r})"
-        )
-
-
-class OrderRecord:
-    """The venue's record of one order.
-
-    ``status`` and ``executed_qty`` are watched: a record created for an account (``account``)
-    keeps that account's open-order aggregates (:attr:`AccountState.open_notional`,
-    :attr:`AccountState.open_counts`) in step, whoever changes it.
-    """
-
-    __slots__ = (
-        "_acct",
-        "_cid",
-        "_executed",
-        "_status",
-        "account_id",
-        "cum_quote",
-        "liquidation",
-        "order_id",
-        "orig_qty",
-        "price",
-        "reduce_only",
-        "side",
-        "symbol",
-        "time_in_force",
-        "time_ms",
-        "type",
-        "update_time_ms",
-    )
-
-    def __init__(
-        self,
-        order_id: int,
-        client_order_id: str | None,
-        account_id: str,
-        symbol: str,
-        side: str,
-        type: str,
-        time_in_force: str | None,
-        price: Decimal | None,
-        orig_qty: Decimal,
-        reduce_only: bool,
-        time_ms: int,
-        executed_qty: Decimal = ZERO,
-        cum_quote: Decimal = ZERO,
-        status: str = "NEW",
-        update_time_ms: int = 0,
-        liquidation: bool = False,
-        *,
-        account: AccountState | None = None,
-    ) -> None:
-        self.order_id = order_id
-        self._cid = client_order_id
-        self.account_id = account_id
-        self.symbol = symbol
-        self.side = side
-        self.type = type
-        self.time_in_force = time_in_force
-        self.price = price
-        self.orig_qty = orig_qty
-        self.reduce_only = reduce_only
-        self.time_ms = time_ms
-        self._executed = executed_qty
-        self.cum_quote = cum_quote
-        self._status = status
-        self.update_time_ms = update_time_ms
-        self.liquidation = liquidation
-        self._acct = account
-        if account is not None and status in OPEN_STATUSES:
-            account._order_opened(self)
-
-    @property
-    def client_order_id(self) -> str:
-        """The order's client id: the one it was placed with, or the venue's ``sim-<orderId>``.
-
-        The generated id is made on demand, not stored (``_cid`` is None): a venue holding a
-        million orders would otherwise keep a string and an index entry for each
-        (benchmarks/bench_memory.py). :meth:`AccountState.order_id_for` finds it all the same.
-        """
-        cid = self._cid
-        return f"{DEFAULT_CID_PREFIX}{self.order_id}" if cid is None else cid
-
-    @client_order_id.setter
-    def client_order_id(self, value: str) -> None:
-        self._cid = value
-
-    @property
-    def status(self) -> str:
-        return self._status
-
-    @status.setter
-    def status(self, value: str) -> None:
-        acct = self._acct
-        if acct is not None:
-            was, now = self._status in OPEN_STATUSES, value in OPEN_STATUSES
-            if was and not now:
-                acct._order_closed(self)
-            elif now and not was:
-                self._status = value
-                acct._order_opened(self)
-                return
-        self._status = value
-
-    @property
-    def executed_qty(self) -> Decimal:
-        return self._executed
-
-    @executed_qty.setter
-    def executed_qty(self, value: Decimal) -> None:
-        acct = self._acct
-        if (
-            acct is not None
-            and self._status in OPEN_STATUSES
-            and not self.reduce_only
-            and self.price
-        ):
-            acct._open_notional_add(
-                self.symbol, _EXACT.multiply(_EXACT.subtract(self._executed, value), self.price)
-            )
-        self._executed = value
-
-    def open_notional(self) -> Decimal:
-        """``(orig - executed) x price`` exactly, the order's open notional (0 without price)."""
-        if not self.price:
-            return ZERO
-        return _EXACT.multiply(_EXACT.subtract(self.orig_qty, self._executed), self.price)
-
-    def _key(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in _ORDER_FIELDS)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        assert isinstance(other, OrderRecord)  # noqa: S101 - narrowed by the class check
-        return self._key() == other._key()
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value (like a dataclass)
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _ORDER_FIELDS)
-        return f"OrderRecord({fields})"
-
-
-_ORDER_FIELDS = (
-    "order_id",
-    "client_order_id",
-    "account_id",
-    "symbol",
-    "side",
-    "type",
-    "time_in_force",
-    "price",
-    "orig_qty",
-    "reduce_only",
-    "time_ms",
-    "executed_qty",
-    "cum_quote",
-    "status",
-    "update_time_ms",
-    "liquidation",
-)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FillRecord:
-    trade_id: int
-    order_id: int
-    symbol: str
-    side: str
-    price: Decimal
-    qty: Decimal
-    commission: Decimal
-    maker: bool
-    realized_pnl: Decimal
-    time_ms: int
-    liquidation: bool = False
 
 
 class AccountState:

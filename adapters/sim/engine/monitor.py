@@ -34,26 +34,42 @@ Detectors, statistics and thresholds (PROTOCOL.md "Alerts"; harness.alerts.Monit
   liquidations that *would* happen, before any does.
 
 Statistics are published rounded down to 6 decimals (ratios, shares) and compared as published.
+
+The cascade-risk detector is mixed in from engine/monitor_cascade.py; the sliding windows and
+the rounding of published statistics are in engine/monitor_stats.py.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections import Counter, deque
-from collections.abc import Iterable
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_DOWN, Context, Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
-from adapters.sim.engine.accounts import AccountState, OrderRecord, PositionState, maint_margin
+from adapters.sim.engine.accounts import AccountState, OrderRecord
+from adapters.sim.engine.monitor_cascade import (
+    CASCADE_BAND_BPS,
+    CASCADE_EVERY_MS,
+    CASCADE_RATIO,
+    LATE_WINDOW_MS,
+    CascadeRisk,
+)
+from adapters.sim.engine.monitor_stats import (
+    BPS,
+    RATIO_PLACES,
+    ZERO,
+    _Distinct,
+    _plain,
+    _ratio,
+    _Windows,
+)
 from harness.alerts import (
     CANCEL_BURST,
-    CASCADE_RISK,
     LEVERAGE_CLUSTER,
     THIN_BOOK_CLUSTER,
     Alert,
 )
-from harness.model import MarginMode, Side
+from harness.model import Side
 
 if TYPE_CHECKING:
     from adapters.sim.engine.exchange import Engine
@@ -67,19 +83,17 @@ __all__ = [
     "CLUSTER_BAND_BPS",
     "CLUSTER_SHARE",
     "CLUSTER_WINDOW_MS",
+    "LATE_WINDOW_MS",
     "LEVERAGE_CLUSTER_ACCOUNTS",
     "LEVERAGE_WINDOW_MS",
+    "RATIO_PLACES",
     "THIN_DEPTH",
     "Monitor",
 ]
 
-ZERO = Decimal(0)
-BPS = Decimal(10_000)
 # Book totals are summed exactly (no rounding at any size).
 _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 _ADD, _SUB, _MUL = _EXACT.add, _EXACT.subtract, _EXACT.multiply
-RATIO_PLACES = Decimal("0.000001")  # statistics are published rounded down to 6 places
-CENTS = Decimal("0.01")  # notionals in evidence, rounded down
 
 #: cancel-burst: sliding window (ms) and the number of cancels in it that fires.
 CANCEL_WINDOW_MS = 10_000
@@ -93,105 +107,11 @@ CLUSTER_BAND_BPS = Decimal(50)
 CLUSTER_WINDOW_MS = 60_000
 THIN_DEPTH = Decimal(20_000)
 CLUSTER_SHARE = Decimal("0.75")
-#: cascade-risk: the adverse mark move (bps) and the at-risk notional / depth ratio that fires.
-CASCADE_BAND_BPS = Decimal(200)
-CASCADE_RATIO = Decimal(1)
-#: cascade-risk is evaluated at the first update at least this long (ms) after the last one:
-#: a scan of every position, kept off most updates (a move of 2 % takes longer than that).
-CASCADE_EVERY_MS = 5_000
-#: early-warning-late defect: how far back the lagging variant sums liquidations (ms).
-LATE_WINDOW_MS = 60_000
 
-
-def _plain(value: Decimal | int) -> str:
-    return format(value, "f") if isinstance(value, Decimal) else str(value)
-
-
-def _label(sign: int) -> str:
-    return "long" if sign > 0 else "short"
-
-
-def _cents(value: Decimal) -> Decimal:
-    return value.quantize(CENTS, ROUND_DOWN)
-
-
-def _ratio(numerator: Decimal, denominator: Decimal) -> Decimal:
-    return (numerator / max(denominator, Decimal(1))).quantize(RATIO_PLACES, ROUND_DOWN)
-
-
-_Key = tuple[str, str]  # (account id, symbol)
 _SIDE_VALUES = {side: side.value for side in Side}  # (an enum's .value is a Python property)
 
 
-class _Windows:
-    """Per key, the times of its events in ``(now - length, now]``, oldest first.
-
-    One queue of every event in time order prunes them all (amortized O(1) per event), so only
-    keys with an event inside the window take memory: a venue with many accounts keeps the
-    windows of the ones active in the last seconds.
-    """
-
-    __slots__ = ("events", "length", "times")
-
-    def __init__(self, length: int) -> None:
-        self.length = length
-        self.events: deque[tuple[int, _Key]] = deque()
-        self.times: dict[_Key, deque[int]] = {}
-
-    def _prune(self, now: int) -> None:
-        events = self.events
-        cutoff = now - self.length
-        while events and events[0][0] <= cutoff:
-            key = events.popleft()[1]
-            times = self.times[key]
-            times.popleft()
-            if not times:
-                del self.times[key]
-
-    def add(self, key: _Key, now: int) -> int:
-        """Record an event of ``key`` at ``now``; how many ``key`` has in the window."""
-        events = self.events
-        if events and events[0][0] <= now - self.length:
-            self._prune(now)
-        events.append((now, key))
-        times = self.times.get(key)
-        if times is None:
-            times = self.times[key] = deque()
-        times.append(now)
-        return len(times)
-
-    def count(self, key: _Key, now: int) -> int:
-        self._prune(now)
-        times = self.times.get(key)
-        return len(times) if times else 0
-
-    def first(self, key: _Key) -> int:
-        """The oldest time of ``key`` in the window (it has one)."""
-        return self.times[key][0]
-
-
-class _Distinct:
-    """Distinct keys seen in ``(now - length, now]`` (a counter over a window of events)."""
-
-    __slots__ = ("counts", "events", "length")
-
-    def __init__(self, length: int) -> None:
-        self.length = length
-        self.events: deque[tuple[int, str]] = deque()
-        self.counts: Counter[str] = Counter()
-
-    def add(self, now: int, key: str) -> int:
-        self.events.append((now, key))
-        self.counts[key] += 1
-        while self.events[0][0] <= now - self.length:
-            _, old = self.events.popleft()
-            self.counts[old] -= 1
-            if not self.counts[old]:
-                del self.counts[old]
-        return len(self.counts)
-
-
-class Monitor:
+class Monitor(CascadeRisk):
     """The detectors of the module docstring; :attr:`alerts` in the order they fired."""
 
     def __init__(self, engine: Engine) -> None:
@@ -409,142 +329,3 @@ class Monitor:
         if max(len(x.as_tuple().digits) for x in (new, base, depth)) > 28:
             return None
         return _ratio(new, depth) >= CLUSTER_SHARE
-
-    # ------------------------------------------------------------------ per update
-    def on_update(self) -> None:
-        """The cascade early warning, every ``CASCADE_EVERY_MS`` of updates (module docstring)."""
-        now = self.engine.clock.now_ms()
-        if self._cascade_at is not None and now - self._cascade_at < CASCADE_EVERY_MS:
-            return
-        self._cascade_at = now
-        late = self.engine.has("early-warning-late")
-        at_risk = self._liquidated_recently() if late else self.at_risk()
-        for key in sorted(at_risk):
-            self._cascade(*key, *at_risk[key])
-        # A side with nothing at risk is below threshold: re-arm it.
-        for key in [k for k in self._cascade_fired if k not in at_risk]:
-            self._cascade_fired.discard(key)
-            self._rearm((CASCADE_RISK, key[0], _label(key[1])))
-        self.engine.quiet.evaluated()
-
-    def evaluation_times(self, start: int, end: int, interval: int) -> list[int]:
-        """The update times in ``[start, end]`` (on the ``interval`` grid) at which
-        :meth:`on_update` would evaluate the early warning, as of now."""
-        at = self._cascade_at
-        step = -(-CASCADE_EVERY_MS // interval) * interval
-        first = start if at is None else max(start, at + CASCADE_EVERY_MS)
-        first = start + -(-(first - start) // interval) * interval
-        return list(range(first, end + 1, step)) if first <= end else []
-
-    def evaluated_at(self, time_ms: int) -> None:
-        """Record an evaluation that repeated the last one at ``time_ms`` (engine/quiet.py)."""
-        self._cascade_at = time_ms
-
-    def _cascade(self, symbol: str, sign: int, notional: Decimal, positions: int) -> None:
-        engine = self.engine
-        alert_key = (CASCADE_RISK, symbol, _label(sign))
-        mark = engine.prices[symbol].mark
-        # Longs are sold into the bids, shorts bought from the asks, within the band. Summing
-        # stops once the depth exceeds what the ratio allows: below threshold, whatever the rest.
-        book_side = Side.BUY if sign > 0 else Side.SELL
-        edge = mark * (1 - book_side.sign * CASCADE_BAND_BPS / BPS)
-        ceiling = notional / CASCADE_RATIO
-        depth = ZERO
-        for order in engine.books[symbol].iter_matchable(book_side.opposite, edge):
-            depth += order.price * order.remaining
-            if depth > ceiling:
-                self._rearm(alert_key)
-                return
-        ratio = _ratio(notional, depth)
-        if ratio < CASCADE_RATIO:
-            self._rearm(alert_key)
-            return
-        self._cascade_fired.add((symbol, sign))
-        evidence = {
-            "side": _label(sign),
-            "band_bps": _plain(CASCADE_BAND_BPS),
-            "mark": _plain(mark),
-            "at_risk_notional": _plain(_cents(notional)),
-            "at_risk_positions": str(positions),
-            "depth": _plain(_cents(depth)),
-        }
-        self._fire(alert_key, CASCADE_RISK, symbol, None, ratio, CASCADE_RATIO, evidence)
-
-    def at_risk(self) -> dict[tuple[str, int], tuple[Decimal, int]]:
-        """(symbol, side) -> notional and count of positions the band's move would liquidate.
-
-        Accounts are visited in account-table order: every account, or only the trigger index's
-        candidates for a move of the band (engine/liqindex.py), which finds the same positions.
-        """
-        engine = self.engine
-        index = engine.trigger_index
-        if index.active:
-            return self.at_risk_of(index.candidates(CASCADE_BAND_BPS / BPS))
-        return self.at_risk_of(engine.accounts.values())
-
-    def at_risk_of(
-        self, accounts: Iterable[AccountState]
-    ) -> dict[tuple[str, int], tuple[Decimal, int]]:
-        """:meth:`at_risk` over ``accounts`` only (in that order)."""
-        engine = self.engine
-        out: dict[tuple[str, int], tuple[Decimal, int]] = {}
-        shift = CASCADE_BAND_BPS / BPS
-        for acct in accounts:
-            if acct.exempt or not acct.positions:
-                continue
-            cross: list[PositionState] = []
-            for pos in acct.positions.values():
-                if pos.qty == 0:
-                    continue
-                if pos.margin_mode is not MarginMode.ISOLATED:
-                    cross.append(pos)
-                    continue
-                mark = engine.prices[pos.symbol].mark
-                shocked = mark * (1 - pos.sign * shift)
-                brackets = engine.instruments[pos.symbol].brackets
-                mm = maint_margin(brackets, abs(pos.qty) * shocked)
-                if pos.isolated_wallet + pos.upnl(shocked) <= mm:
-                    _tally(out, pos, mark)
-            if not cross:
-                continue
-            # Shared collateral: the move on one symbol against the whole cross bucket.
-            marks = {p.symbol: engine.prices[p.symbol].mark for p in cross}
-            mms = {
-                p.symbol: maint_margin(
-                    engine.instruments[p.symbol].brackets, abs(p.qty) * marks[p.symbol]
-                )
-                for p in cross
-            }
-            equity = acct.cross_wallet + sum((p.upnl(marks[p.symbol]) for p in cross), ZERO)
-            total_mm = sum(mms.values(), ZERO)
-            for pos in cross:
-                mark = marks[pos.symbol]
-                shocked = mark * (1 - pos.sign * shift)
-                brackets = engine.instruments[pos.symbol].brackets
-                moved_equity = equity - pos.upnl(mark) + pos.upnl(shocked)
-                moved_mm = (
-                    total_mm - mms[pos.symbol] + maint_margin(brackets, abs(pos.qty) * shocked)
-                )
-                if moved_equity <= moved_mm:
-                    _tally(out, pos, mark)
-        return out
-
-    def _liquidated_recently(self) -> dict[tuple[str, int], tuple[Decimal, int]]:
-        """early-warning-late: liquidations that already happened, in place of the at-risk."""
-        engine = self.engine
-        since = engine.clock.now_ms() - LATE_WINDOW_MS
-        out: dict[tuple[str, int], tuple[Decimal, int]] = {}
-        for record in reversed(engine.liquidator.records):
-            if record.time_ms <= since:
-                break
-            sign = 1 if record.side == Side.SELL.value else -1  # a long is closed by a sell
-            notional, count = out.get((record.symbol, sign), (ZERO, 0))
-            out[record.symbol, sign] = (notional + record.quantity * record.price, count + 1)
-        return out
-
-
-def _tally(
-    out: dict[tuple[str, int], tuple[Decimal, int]], pos: PositionState, mark: Decimal
-) -> None:
-    notional, count = out.get((pos.symbol, pos.sign), (ZERO, 0))
-    out[pos.symbol, pos.sign] = (notional + abs(pos.qty) * mark, count + 1)

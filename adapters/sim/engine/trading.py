@@ -1,36 +1,28 @@
-"""Order entry and matching: the engine's request path for orders (a mixin of ``Engine``).
+"""Order entry: the engine's request path for orders (a mixin of ``Engine``).
 
 :class:`OrderFlow` holds what a placed or cancelled order goes through — filters, the margin
-check at the worst fill the book allows, the order record, matching in price-time priority with
-self-trade prevention, fees, positions and realized PnL on every fill — and leaves the rest to
-the engine it is mixed into (engine/exchange.py: the update cycle, prices, the settle after
-every request). The annotations below are the parts of the engine the order path reads.
+check at the worst fill the book allows, the order record — and hands a crossing order to
+matching (engine/matching.py: price-time priority with self-trade prevention, fees, positions
+and realized PnL on every fill, mixed in here); it leaves the rest to the engine it is mixed
+into (engine/exchange.py: the update cycle, prices, the settle after every request). The
+annotations below, with those of :class:`~adapters.sim.engine.matching.Matching`, are the parts
+of the engine the order path reads.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, NamedTuple
+from decimal import Decimal
 
-from adapters.sim.config import SimConfig
-from adapters.sim.engine.accounts import OPEN_STATUSES, AccountState, FillRecord, OrderRecord
-from adapters.sim.engine.book import OrderBook, RestingOrder
-from adapters.sim.engine.decimals import commission, negated, product, same_as, signed, total
-from adapters.sim.engine.events import EventBus, ExecutionType
+from adapters.sim.engine.accounts import OPEN_STATUSES, AccountState, OrderRecord
+from adapters.sim.engine.book import RestingOrder
+from adapters.sim.engine.events import ExecutionType
 from adapters.sim.engine.instruments import Instruments, max_notional
-from adapters.sim.engine.ledger import Ledger
+from adapters.sim.engine.matching import Matching, PublicTrade
 from adapters.sim.engine.monitor import Monitor
 from adapters.sim.engine.orders import validate_order
-from adapters.sim.engine.prices import PriceState
-from adapters.sim.engine.publisher import Publisher
-from adapters.sim.engine.records import new_fill, trade_names
-from harness.clock import VirtualClock
 from harness.errors import Rejected
 from harness.model import (
-    FeeRates,
-    IncomeType,
     Instrument,
     OrderRequest,
     OrderType,
@@ -38,13 +30,9 @@ from harness.model import (
     TimeInForce,
 )
 
-if TYPE_CHECKING:
-    from adapters.sim.engine.marketmaker import MarketMaker
-
 __all__ = ["OrderFlow", "PublicTrade"]
 
 ZERO = Decimal(0)
-_SIDES = {side.value: side for side in Side}
 _BUY = Side.BUY
 _GTC, _GTX, _IOC, _FOK = TimeInForce.GTC, TimeInForce.GTX, TimeInForce.IOC, TimeInForce.FOK
 _LIMIT = OrderType.LIMIT
@@ -52,37 +40,12 @@ _LIMIT = OrderType.LIMIT
 _VALUES: dict[object, str] = {m: m.value for e in (Side, OrderType, TimeInForce) for m in e}
 
 
-class PublicTrade(NamedTuple):
-    """One trade through the book, as the venue publishes it (Binance aggTrades/trades)."""
+class OrderFlow(Matching):
+    """Placing and cancelling orders; mixed into ``Engine``, which sets these."""
 
-    trade_id: int
-    time_ms: int
-    price: Decimal
-    qty: Decimal
-    buyer_maker: bool
-
-
-class OrderFlow:
-    """Placing, matching and cancelling orders; mixed into ``Engine``, which sets these."""
-
-    config: SimConfig
-    clock: VirtualClock
-    accounts: dict[str, AccountState]
     instruments: Instruments
-    books: dict[str, OrderBook]
-    prices: dict[str, PriceState]
-    tape: dict[str, deque[PublicTrade]]
-    ledger: Ledger
     monitor: Monitor
-    publisher: Publisher
-    events: EventBus
-    market_maker: MarketMaker
-    quantum: Decimal
-    reference: bool
-    _fees: dict[str, FeeRates]
     _order_seq: int
-    _trade_seq: dict[str, int]
-    _dirty: set[str]
     _settling: bool
     _cancelling_all: bool
     # Defects the order path asks about on every request, looked up once by the engine.
@@ -93,7 +56,6 @@ class OrderFlow:
     _reduce_only_ignored: bool
     _post_only_takes: bool
     _ioc_rests: bool
-    _maker_taker_fee: bool
     settle: Callable[[], None]
     flush_events: Callable[[], None]
     instrument: Callable[[str], Instrument]
@@ -327,151 +289,6 @@ class OrderFlow:
                 if left <= 0:
                     break
         return worst
-
-    def match(self, acct: AccountState, rec: OrderRecord, limit: Decimal | None) -> None:
-        """Take liquidity for ``rec`` up to ``limit``; self-trades expire the resting order."""
-        book = self.books[rec.symbol]
-        side = _SIDES[rec.side]
-        for resting in book.iter_matchable(side, limit):
-            executed = rec._executed
-            remaining = rec.orig_qty - executed
-            if executed is ZERO and not self.reference:  # kept by the fill: share the order's
-                remaining = same_as(remaining, rec.orig_qty)
-            if remaining <= 0:
-                break
-            if book.get(resting.order_id) is None:
-                continue
-            if resting.account_id == acct.account_id:
-                self._expire(resting)
-                continue
-            qty = min(remaining, resting.remaining)
-            if rec.reduce_only:
-                qty = min(qty, self._reducible(acct, rec.symbol, side))
-                if qty <= 0:
-                    rec.status = "EXPIRED"
-                    break
-            maker_acct = self.accounts[resting.account_id]
-            maker_rec = maker_acct.orders[resting.order_id]
-            if maker_rec.reduce_only:
-                maker_qty = self._reducible(maker_acct, rec.symbol, side.opposite)
-                if maker_qty <= 0:
-                    self._expire(resting)
-                    continue
-                qty = min(qty, maker_qty)
-            self._trade(
-                rec.symbol, resting.price, qty, taker=(acct, rec), maker=(maker_acct, maker_rec)
-            )
-            book.reduce(resting, qty)
-            if maker_rec.executed_qty >= maker_rec.orig_qty:
-                maker_rec.status = "FILLED"
-
-    def _reducible(self, acct: AccountState, symbol: str, side: Side) -> Decimal:
-        pos = acct.positions.get(symbol)
-        if pos is None or pos.qty == 0 or (pos.qty > 0) == (side is Side.BUY):
-            return ZERO
-        return abs(pos.qty)
-
-    def _expire(self, resting: RestingOrder) -> None:
-        self.books[self.accounts[resting.account_id].orders[resting.order_id].symbol].remove(
-            resting.order_id
-        )
-        rec = self.accounts[resting.account_id].orders[resting.order_id]
-        rec.status = "EXPIRED"
-        rec.update_time_ms = self.clock.now_ms()
-        if self.events.active:
-            self.publisher.order(self.accounts[resting.account_id], rec, ExecutionType.EXPIRED)
-
-    def _trade(
-        self,
-        symbol: str,
-        price: Decimal,
-        qty: Decimal,
-        *,
-        taker: tuple[AccountState, OrderRecord],
-        maker: tuple[AccountState, OrderRecord],
-    ) -> None:
-        self._trade_seq[symbol] += 1
-        trade_id = self._trade_seq[symbol]
-        self.apply_fill(*maker, price, qty, maker=True, trade_id=trade_id)
-        self.apply_fill(*taker, price, qty, maker=False, trade_id=trade_id)
-        self.prices[symbol].last_price = price
-        sold = taker[1].side == "SELL"  # the taker sold: the buyer was the maker
-        self.tape[symbol].append(PublicTrade(trade_id, self.clock.now_ms(), price, qty, sold))
-        if self.events.active:
-            self.publisher.trade(symbol, trade_id, price, qty, sold)
-        self._dirty.add(symbol)
-        if maker[0] is self.market_maker.account or taker[0] is self.market_maker.account:
-            self.market_maker.mark_stale(symbol)
-
-    def next_trade_id(self, symbol: str) -> int:
-        self._trade_seq[symbol] += 1
-        return self._trade_seq[symbol]
-
-    def apply_fill(
-        self,
-        acct: AccountState,
-        rec: OrderRecord,
-        price: Decimal,
-        qty: Decimal,
-        *,
-        maker: bool,
-        trade_id: int,
-    ) -> FillRecord:
-        now = self.clock.now_ms()
-        side = _SIDES[rec.side]
-        # What the records keep is shared with equal objects already held (engine/decimals.py;
-        # not in reference mode, which the tests compare with).
-        share = not self.reference
-        executed = rec._executed
-        done = executed + qty
-        rec.executed_qty = same_as(done, qty) if executed is ZERO and share else done
-        if share:
-            rec.cum_quote = total(rec.cum_quote, product(price, qty))
-        else:
-            rec.cum_quote += price * qty
-        rec.update_time_ms = now
-        rec.status = "FILLED" if rec._executed >= rec.orig_qty else "PARTIALLY_FILLED"
-        fee = ZERO
-        if not rec.liquidation:
-            fees = self._fees[rec.symbol]
-            rate = fees.taker if (not maker or self._maker_taker_fee) else fees.maker
-            if share:
-                fee = commission(qty, price, rate, self.quantum)
-            else:
-                fee = (qty * price * rate).quantize(self.quantum, rounding=ROUND_HALF_UP)
-        pos = acct.position(rec.symbol, self.config.default_leverage)
-        change = signed(side.sign, qty) if share else side.sign * qty
-        realized = self.ledger.update_position(acct, pos, change, price)
-        acct.cross_wallet -= fee
-        if share:
-            trade_id, info = trade_names(trade_id)
-        else:
-            info = str(trade_id)
-        if fee or realized:
-            if fee:
-                amount = negated(fee) if share else -fee
-                self.ledger.income(acct, IncomeType.COMMISSION, amount, rec.symbol, info)
-            if realized:
-                self.ledger.income(acct, IncomeType.REALIZED_PNL, realized, rec.symbol, info)
-        fill = new_fill(
-            trade_id,
-            rec.order_id,
-            rec.symbol,
-            rec.side,
-            price,
-            qty,
-            fee,
-            maker,
-            realized,
-            now,
-            rec.liquidation,
-        )
-        acct.fills.append(fill)
-        acct.update_ms = now
-        pos.update_ms = now
-        if self.events.active:
-            self.publisher.fill(acct, rec, fill)
-        return fill
 
     def cancel_order(
         self, account_id: str, symbol: str, order_id: int | None, client_id: str | None
