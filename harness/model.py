@@ -1,8 +1,14 @@
-"""Venue-neutral domain types.
+"""Venue-neutral domain types: identifiers, money helpers, enums, instruments and their
+brackets, order requests, the income and funding records, price paths.
 
 Every money, price, size and rate is a :class:`~decimal.Decimal` built from ``str`` or ``int``.
 Types are frozen; change them with :func:`dataclasses.replace`. Wire formats (JSON, HTTP bodies)
 are decoded at the edge (adapters, results) and never reach these types as dicts.
+
+What a venue answers with when read (book, mark, orders, fills, positions, balance, funding
+info, liquidation band and events, insurance fund) lives in :mod:`harness.observations` and is
+importable from here as well. The types left here are the ones the simulator engine holds:
+its snapshots name them by this module's path (adapters/sim/engine/snapshot.py).
 """
 
 from __future__ import annotations
@@ -53,7 +59,7 @@ __all__ = [
     "tile_brackets",
 ]
 
-ZERO = Decimal(0)
+ZERO: Decimal = Decimal(0)  # typed: mypy cannot infer it through the cycle with observations
 
 CheckId = NewType("CheckId", str)
 ClientOrderId = NewType("ClientOrderId", str)
@@ -273,46 +279,6 @@ class FeeRates:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class BookSnapshot:
-    """Bids best (highest) first, asks best (lowest) first; levels are ``(price, qty)``."""
-
-    symbol: str
-    bids: tuple[tuple[Decimal, Decimal], ...]
-    asks: tuple[tuple[Decimal, Decimal], ...]
-    time_ms: int
-    update_id: int = 0
-
-    @property
-    def best_bid(self) -> Decimal | None:
-        return self.bids[0][0] if self.bids else None
-
-    @property
-    def best_ask(self) -> Decimal | None:
-        return self.asks[0][0] if self.asks else None
-
-    @property
-    def mid(self) -> Decimal | None:
-        if not self.bids or not self.asks:
-            return None
-        return (self.bids[0][0] + self.asks[0][0]) / 2
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MarkSnapshot:
-    """What the venue publishes for a symbol's mark (Binance ``premiumIndex``)."""
-
-    symbol: str
-    mark_price: Decimal
-    index_price: Decimal
-    last_price: Decimal | None
-    last_funding_rate: Decimal
-    interest_rate: Decimal
-    next_funding_time_ms: int
-    time_ms: int
-    funding_interval_ms: int = 8 * 3_600_000
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class OrderRequest:
     """An order as the harness asks for it.
 
@@ -342,87 +308,6 @@ class OrderRequest:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Order:
-    order_id: OrderId
-    client_order_id: ClientOrderId
-    symbol: str
-    side: Side
-    type: OrderType
-    time_in_force: TimeInForce | None
-    price: Decimal | None
-    orig_qty: Decimal
-    executed_qty: Decimal
-    cum_quote: Decimal
-    status: OrderStatus
-    reduce_only: bool
-    time_ms: int
-    update_time_ms: int
-
-    @property
-    def avg_price(self) -> Decimal | None:
-        return self.cum_quote / self.executed_qty if self.executed_qty else None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Fill:
-    """One execution of one of the account's orders (Binance ``userTrades`` row)."""
-
-    trade_id: int
-    order_id: OrderId
-    symbol: str
-    side: Side
-    price: Decimal
-    qty: Decimal
-    quote_qty: Decimal
-    commission: Decimal
-    commission_asset: str
-    maker: bool
-    realized_pnl: Decimal
-    time_ms: int
-    liquidation: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Position:
-    """A one-way-mode position; ``quantity`` is signed (+ long, - short)."""
-
-    symbol: str
-    quantity: Decimal
-    entry_price: Decimal
-    mark_price: Decimal
-    unrealized_pnl: Decimal
-    liquidation_price: Decimal | None
-    margin_mode: MarginMode
-    isolated_wallet: Decimal
-    leverage: int
-    notional: Decimal
-    maint_margin: Decimal
-    initial_margin: Decimal
-
-    @property
-    def sign(self) -> int:
-        return 1 if self.quantity > 0 else -1 if self.quantity < 0 else 0
-
-    @property
-    def size(self) -> Decimal:
-        return abs(self.quantity)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Balance:
-    """The account's margin asset; ``margin_balance = wallet_balance + unrealized_pnl``."""
-
-    asset: str
-    wallet_balance: Decimal
-    cross_wallet_balance: Decimal
-    unrealized_pnl: Decimal
-    margin_balance: Decimal
-    available_balance: Decimal
-    initial_margin: Decimal
-    maint_margin: Decimal
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class IncomeRecord:
     income_type: IncomeType
     amount: Decimal
@@ -439,105 +324,6 @@ class FundingEvent:
     funding_rate: Decimal
     funding_time_ms: int
     mark_price: Decimal
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class FundingInfo:
-    """A symbol's funding parameters as the venue announces them (Binance ``fundingInfo``).
-
-    Rates are per 8 hours before interval scaling (§3(a) 2025 rule: the settled rate is the
-    8-hour formula divided by ``8 / interval_hours``). A pending interval change applies from
-    ``pending_effective_ms``, announced at ``pending_announced_ms``.
-    """
-
-    symbol: str
-    interval_hours: int
-    interest_rate: Decimal
-    clamp: Decimal
-    cap: Decimal
-    floor: Decimal
-    impact_margin_notional: Decimal
-    next_funding_time_ms: int
-    pending_interval_hours: int | None = None
-    pending_effective_ms: int | None = None
-    pending_announced_ms: int | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BandStep:
-    """One forced reduction in a liquidation band: at ``mark``, close ``close_qty``."""
-
-    mark: Decimal
-    close_qty: Decimal
-    remaining_qty: Decimal
-    bracket_before: int
-    bracket_after: int | None  # None once nothing remains
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LiquidationBand:
-    """The marks and steps between the first forced reduction and full closure (§13, guide 4).
-
-    Computed for the current position, brackets and collateral, assuming each step fills at its
-    trigger mark; ``steps`` are in the order the mark would reach them.
-    """
-
-    symbol: str
-    quantity: Decimal  # signed, as the position
-    steps: tuple[BandStep, ...]
-
-    @property
-    def first_mark(self) -> Decimal | None:
-        return self.steps[0].mark if self.steps else None
-
-    @property
-    def last_mark(self) -> Decimal | None:
-        return self.steps[-1].mark if self.steps else None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AdlEvent:
-    """An auto-deleveraging fill: an opposite position closed at the bankruptcy price (§9)."""
-
-    symbol: str
-    side: Side  # the deleveraged account's closing side
-    quantity: Decimal
-    price: Decimal
-    time_ms: int
-    own: bool
-    rank: Decimal | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LiquidationEvent:
-    """A forced order (Binance ``forceOrder``), with what the venue discloses about it.
-
-    ``trigger_mark``, ``bankruptcy_price``, ``fee`` and ``shortfall`` are ``None`` where the venue
-    does not publish them.
-    """
-
-    symbol: str
-    side: Side
-    quantity: Decimal
-    filled_qty: Decimal
-    price: Decimal
-    avg_price: Decimal | None
-    time_ms: int
-    own: bool
-    trigger_mark: Decimal | None = None
-    bankruptcy_price: Decimal | None = None
-    fee: Decimal | None = None
-    shortfall: Decimal | None = None
-    taken_over_qty: Decimal = ZERO
-    partial: bool = False  # the position was reduced, not closed
-    adl_qty: Decimal = ZERO  # closed against opposite positions by auto-deleveraging
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class InsuranceFund:
-    asset: str
-    balance: Decimal
-    time_ms: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -581,3 +367,21 @@ class PricePath:
     @property
     def duration_ms(self) -> int:
         return self.points[-1][0]
+
+
+# Re-exported (listed in ``__all__``) so that ``harness.model`` stays the one place to import any
+# domain type from. Imported last: harness.observations imports the names defined above.
+from harness.observations import (  # noqa: E402 - after the names harness.observations imports
+    AdlEvent,
+    Balance,
+    BandStep,
+    BookSnapshot,
+    Fill,
+    FundingInfo,
+    InsuranceFund,
+    LiquidationBand,
+    LiquidationEvent,
+    MarkSnapshot,
+    Order,
+    Position,
+)

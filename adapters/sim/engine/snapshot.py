@@ -75,6 +75,7 @@ _OWN_MODULES = frozenset(
         "adapters.sim.defects",
         "adapters.sim.scenarios.model",
         "harness.model",
+        "harness.observations",  # records split out of harness.model (plain frozen dataclasses)
         "harness.clock",
         "harness.venue",
         "harness.cascade",
