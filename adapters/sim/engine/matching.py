@@ -19,6 +19,7 @@ from adapters.sim.engine.book import OrderBook, RestingOrder
 from adapters.sim.engine.decimals import commission, negated, product, same_as, signed, total
 from adapters.sim.engine.events import EventBus, ExecutionType
 from adapters.sim.engine.ledger import Ledger
+from adapters.sim.engine.order_record import ZERO
 from adapters.sim.engine.prices import PriceState
 from adapters.sim.engine.publisher import Publisher
 from adapters.sim.engine.records import new_fill, trade_names
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Matching", "PublicTrade"]
 
-ZERO = Decimal(0)
 _SIDES = {side.value: side for side in Side}
 
 

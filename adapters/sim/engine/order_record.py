@@ -16,6 +16,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_CID_PREFIX", "OPEN_STATUSES", "FillRecord", "OrderRecord"]
 
+#: An order record's executed quantity before its first fill. The fill path tells a first fill
+#: by this object's identity (``executed is ZERO``: engine/matching.py), so every module that
+#: creates records or fills them imports this one.
 ZERO = Decimal(0)
 OPEN_STATUSES = frozenset(("NEW", "PARTIALLY_FILLED"))
 #: the venue's client order id for an order placed without one: this prefix and the order id.

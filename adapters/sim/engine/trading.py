@@ -20,6 +20,7 @@ from adapters.sim.engine.events import ExecutionType
 from adapters.sim.engine.instruments import Instruments, max_notional
 from adapters.sim.engine.matching import Matching, PublicTrade
 from adapters.sim.engine.monitor import Monitor
+from adapters.sim.engine.order_record import ZERO
 from adapters.sim.engine.orders import validate_order
 from harness.errors import Rejected
 from harness.model import (
@@ -32,7 +33,6 @@ from harness.model import (
 
 __all__ = ["OrderFlow", "PublicTrade"]
 
-ZERO = Decimal(0)
 _BUY = Side.BUY
 _GTC, _GTX, _IOC, _FOK = TimeInForce.GTC, TimeInForce.GTX, TimeInForce.IOC, TimeInForce.FOK
 _LIMIT = OrderType.LIMIT
