@@ -45,12 +45,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Context, Decimal, localcontext
+from itertools import repeat
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from harness.errors import ConfigError
 from harness.model import FundingEvent, FundingInfo, IncomeType, MarginMode, Side
 
 if TYPE_CHECKING:
+    from adapters.sim.engine.accounts import AccountState
     from adapters.sim.engine.book import OrderBook
     from adapters.sim.engine.exchange import Engine
 
@@ -62,6 +65,8 @@ LATE_SETTLEMENT_MS = 60_000  # the funding-paid-to-late-joiner defect settles th
 ZERO = Decimal(0)
 # Payments are products of three 8-decimal numbers: compute them without context rounding.
 _EXACT = Context(prec=60)
+_ISOLATED = MarginMode.ISOLATED
+_SECOND = itemgetter(1)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,7 +166,7 @@ class FundingEngine:
             return False
         funding_time = state.next_funding_ms
         count = len(sf.samples)
-        premium = sum((p for _, p in sf.samples), ZERO) / count if count else ZERO
+        premium = sum(map(_SECOND, sf.samples), ZERO) / count if count else ZERO
         sf.samples.clear()
         rate = self._rate(sf, premium, state.funding_interval_ms // HOUR_MS)
         pending = sf.pending
@@ -183,7 +188,7 @@ class FundingEngine:
         """The samples of ``times`` on an unchanged book and index (engine/quiet.py)."""
         sf = self._symbols[symbol]
         premium = self._premium(symbol, sf, self.engine.prices[symbol].index)
-        sf.samples.extend((t, premium) for t in times)
+        sf.samples.extend(zip(times, repeat(premium)))
 
     def settle(self, symbol: str) -> None:
         """Pay the rate fixed at this update at the mark just published."""
@@ -238,28 +243,31 @@ class FundingEngine:
         symbol = event.symbol
         flipped = engine.has("funding-sign-flipped")
         on_entry = engine.has("funding-on-entry-notional")
+        mark, rate, quantum = event.mark_price, event.funding_rate, engine.quantum
         payments: dict[str, Decimal] = {}
+        paid: list[tuple[AccountState, Decimal]] = []  # (account, income) in account order
+        # Every position pays at every settlement: the loop reads the fields behind the
+        # properties (the wallets' setters stay: they keep the trigger index current).
         with localcontext(_EXACT):
             for acct in list(engine.accounts.values()):
                 pos = acct.positions.get(symbol)
-                if pos is None or pos.qty == 0:
+                if pos is None:
                     continue
-                price = pos.entry if on_entry else event.mark_price
-                amount = pos.qty * price * event.funding_rate
-                payment = (-amount if flipped else amount).quantize(
-                    engine.quantum, rounding=ROUND_CEILING
-                )
+                qty = pos._qty
+                if qty == 0:
+                    continue
+                amount = qty * (pos.entry if on_entry else mark) * rate
+                payment = (-amount if flipped else amount).quantize(quantum, rounding=ROUND_CEILING)
                 if payment == 0:
                     continue
-                if pos.margin_mode is MarginMode.ISOLATED:
+                if pos._mode is _ISOLATED:
                     pos.isolated_wallet -= payment
                 else:
                     acct.cross_wallet -= payment
-                engine.ledger.income(
-                    acct, IncomeType.FUNDING_FEE, -payment, symbol, str(event.funding_time_ms)
-                )
                 payments[acct.account_id] = payment
-            residual = sum(payments.values(), ZERO).quantize(engine.quantum)
+                paid.append((acct, -payment))
+            engine.ledger.incomes(IncomeType.FUNDING_FEE, symbol, str(event.funding_time_ms), paid)
+            residual = sum(payments.values(), ZERO).quantize(quantum)
         engine.insurance.cross_wallet += residual
         self.settlements.append(
             Settlement(

@@ -23,6 +23,8 @@ from adapters.sim.engine.records import new_income
 from harness.model import IncomeType, MarginMode
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from adapters.sim.engine.exchange import Engine
 
 __all__ = ["Ledger", "MarginFigures"]
@@ -68,6 +70,26 @@ class Ledger:
                 kind, amount, "USDT", symbol, self.engine.clock.now_ms(), self._tran_seq, info
             )
         )
+
+    def incomes(
+        self,
+        kind: IncomeType,
+        symbol: str,
+        info: str,
+        rows: Iterable[tuple[AccountState, Decimal]],
+    ) -> None:
+        """:meth:`income` for each ``(account, amount)`` of ``rows``, in order (a settlement's
+        payments: one record per position, so the loop is kept tight)."""
+        engine = self.engine
+        publish = engine.publisher.income if engine.events.active else None
+        now = engine.clock.now_ms()
+        seq = self._tran_seq
+        for acct, amount in rows:
+            if publish is not None:
+                publish(acct, kind, amount, symbol)
+            seq += 1
+            acct.income.append(new_income(kind, amount, "USDT", symbol, now, seq, info))
+        self._tran_seq = seq
 
     def update_position(
         self, acct: AccountState, pos: PositionState, signed_qty: Decimal, price: Decimal
