@@ -1,6 +1,7 @@
 """Compare two perpcheck run folders, ignoring timing fields.
 
 Usage: python benchmarks/compare_runs.py RUN_A RUN_B
+       python benchmarks/compare_runs.py --matrix OUT_A OUT_B   (two record_runs.py --out folders)
 
 Each argument is a run folder (the one holding results.jsonl) or a report directory holding exactly
 one run folder. results.jsonl and the audit logs must be identical apart from durations and
@@ -72,15 +73,34 @@ def compare(a: Path, b: Path) -> list[str]:
     return problems
 
 
+def compare_matrix(a: Path, b: Path) -> tuple[int, list[str]]:
+    """Compare two folders written by record_runs.py, label by label (``a/<label>`` with
+    ``b/<label>``); returns how many labels were compared and the differences."""
+    labels_a = {p.name for p in a.iterdir() if p.is_dir()}
+    labels_b = {p.name for p in b.iterdir() if p.is_dir()}
+    problems = [f"label only in {a}: {n}" for n in sorted(labels_a - labels_b)]
+    problems += [f"label only in {b}: {n}" for n in sorted(labels_b - labels_a)]
+    both = sorted(labels_a & labels_b)
+    for label in both:
+        problems += [f"[{label}] {p}" for p in compare(a / label, b / label)]
+    return len(both), problems
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("a", type=Path)
     parser.add_argument("b", type=Path)
+    parser.add_argument(
+        "--matrix", action="store_true", help="A and B are record_runs.py --out folders"
+    )
     args = parser.parse_args(argv)
-    problems = compare(args.a, args.b)
+    if args.matrix:
+        labels, problems = compare_matrix(args.a, args.b)
+    else:
+        labels, problems = 1, compare(args.a, args.b)
     for problem in problems:
         print(problem)
-    print(f"compare_runs: {len(problems)} difference(s)")
+    print(f"compare_runs: {labels} run(s) compared, {len(problems)} difference(s)")
     return 1 if problems else 0
 
 
