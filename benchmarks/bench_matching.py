@@ -14,8 +14,11 @@ marketable orders (MARKET, 0.002 to 0.030 BTC). 100 trader accounts share it.
   -> order, ``Decimal`` prices and quantities, price-time matching, no accounts and no risk.
 
 Prints actions/s of both and the ratio (target >= 0.5), measured in the same run on the same
-stream. ``--actions N`` sets the stream length (default 1,000,000); ``--profile`` saves a cProfile
-of the engine's run to benchmarks/out/.
+stream: the two run it in turn, a slice at a time (``--slices``, 20 by default), so a change of
+the machine's speed during the run falls on both; the per-slice ratios are printed too (the book
+deepens along the stream, so later slices cost the engine more). ``--actions N`` sets the
+stream length (default 1,000,000); ``--profile`` saves a cProfile of the engine's run to
+benchmarks/out/ (the engine then runs in one piece after the bare book).
 """
 
 from __future__ import annotations
@@ -147,19 +150,31 @@ class BareBook:
         self._take(side, qty, None)
 
 
-def run_bare(stream: list[Action]) -> tuple[float, int]:
-    book = BareBook()
-    misses = 0
-    start = time.perf_counter()
-    for kind, _trader, key, side, price, qty in stream:
-        if kind == ADD:
-            book.add(key, side, price, qty)
-        elif kind == CANCEL:
-            if not book.cancel(key):
-                misses += 1
-        else:
-            book.market(side, qty)
-    return time.perf_counter() - start, misses
+class BareRun:
+    """The bare book through the stream, a slice at a time; time spent and misses so far."""
+
+    def __init__(self, stream: list[Action]) -> None:
+        self.stream = stream
+        self.book = BareBook()
+        self.misses = 0
+        self.seconds = 0.0
+
+    def run(self, lo: int, hi: int) -> float:
+        """Actions ``lo`` to ``hi``; the seconds they took."""
+        book, misses = self.book, 0
+        start = time.perf_counter()
+        for kind, _trader, key, side, price, qty in self.stream[lo:hi]:
+            if kind == ADD:
+                book.add(key, side, price, qty)
+            elif kind == CANCEL:
+                if not book.cancel(key):
+                    misses += 1
+            else:
+                book.market(side, qty)
+        took = time.perf_counter() - start
+        self.misses += misses
+        self.seconds += took
+        return took
 
 
 # ---------------------------------------------------------------------- the engine
@@ -190,29 +205,51 @@ def new_engine(seed: int) -> tuple[Engine, list[str]]:
     return engine, ids
 
 
-def run_engine(
-    engine: Engine, ids: list[str], inputs: list[tuple[int, int, int, OrderRequest | None]]
-) -> tuple[float, int]:
-    adds = sum(1 for a in inputs if a[0] == ADD)
-    order_ids = [0] * adds
-    place, cancel, advance = engine.place_order, engine.cancel_order, engine.clock.advance
-    misses = 0
-    start = time.perf_counter()
-    for i, (kind, trader, key, req) in enumerate(inputs):
-        if i % 100 == 0:
-            advance(100)
-        if kind == ADD:
-            assert req is not None  # noqa: S101 - built for every add
-            order_ids[key] = place(ids[trader], req).order_id
-        elif kind == CANCEL:
-            try:
-                cancel(ids[trader], SYMBOL, order_ids[key], None)
-            except Rejected:
-                misses += 1
-        else:
-            assert req is not None  # noqa: S101 - built for every take
-            place(ids[trader], req)
-    return time.perf_counter() - start, misses
+class EngineRun:
+    """The engine through the same stream, a slice at a time (virtual time by stream position)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        ids: list[str],
+        inputs: list[tuple[int, int, int, OrderRequest | None]],
+    ) -> None:
+        self.engine, self.ids, self.inputs = engine, ids, inputs
+        self.order_ids = [0] * sum(1 for a in inputs if a[0] == ADD)
+        self.misses = 0
+        self.seconds = 0.0
+
+    def run(self, lo: int, hi: int) -> float:
+        """Actions ``lo`` to ``hi``; the seconds they took."""
+        engine, ids, order_ids = self.engine, self.ids, self.order_ids
+        place, cancel, advance = engine.place_order, engine.cancel_order, engine.clock.advance
+        misses = 0
+        start = time.perf_counter()
+        for i in range(lo, hi):
+            kind, trader, key, req = self.inputs[i]
+            if i % 100 == 0:
+                advance(100)
+            if kind == ADD:
+                assert req is not None  # noqa: S101 - built for every add
+                order_ids[key] = place(ids[trader], req).order_id
+            elif kind == CANCEL:
+                try:
+                    cancel(ids[trader], SYMBOL, order_ids[key], None)
+                except Rejected:
+                    misses += 1
+            else:
+                assert req is not None  # noqa: S101 - built for every take
+                place(ids[trader], req)
+        took = time.perf_counter() - start
+        self.misses += misses
+        self.seconds += took
+        return took
+
+
+def slices(n: int, count: int) -> list[tuple[int, int]]:
+    """``count`` consecutive ranges covering ``0..n`` (the last may be shorter)."""
+    size = max(1, -(-n // max(1, count)))
+    return [(lo, min(n, lo + size)) for lo in range(0, n, size)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,31 +257,46 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--actions", type=int, default=1_000_000, help="stream length")
     parser.add_argument("--seed", type=int, default=9)
     parser.add_argument("--profile", action="store_true", help="cProfile the engine's run")
+    parser.add_argument(
+        "--slices", type=int, default=20, help="slices of the stream run side by side, in turn"
+    )
     args = parser.parse_args(argv)
 
     stream = make_stream(args.actions, args.seed)
     inputs = engine_inputs(stream)
     engine, ids = new_engine(args.seed)
+    bare, eng = BareRun(stream), EngineRun(engine, ids, inputs)
+    n = len(stream)
+    ratios: list[float] = []
     gc.collect()
     gc.disable()  # both sides run without the cyclic collector's pauses
     try:
-        bare_s, bare_misses = run_bare(stream)
-        engine_s, engine_misses = profiled(
-            "matching", args.profile, lambda: run_engine(engine, ids, inputs)
-        )
+        if args.profile:  # the engine in one piece under the profiler (the ratio means little)
+            bare.run(0, n)
+            profiled("matching", True, lambda: eng.run(0, n))
+        else:
+            # Interleaved: the machine's speed changes during a run hit both sides alike.
+            for lo, hi in slices(n, args.slices):
+                bare_took, engine_took = bare.run(lo, hi), eng.run(lo, hi)
+                ratios.append(bare_took / engine_took if engine_took else 0.0)
     finally:
         gc.enable()
-    n = len(stream)
-    bare_rate, engine_rate = n / bare_s, n / engine_s
+    bare_rate, engine_rate = n / bare.seconds, n / eng.seconds
     ratio = engine_rate / bare_rate
     book = engine.books[SYMBOL]
     fills = sum(len(engine.accounts[i].fills) for i in ids)
     print(
         f"stream: {n} actions (seed {args.seed}); cancels of filled orders: "
-        f"engine {engine_misses}, bare {bare_misses}; engine: {len(book)} resting, "
+        f"engine {eng.misses}, bare {bare.misses}; engine: {len(book)} resting, "
         f"{fills} trader fills",
         file=sys.stderr,
     )
+    if ratios:
+        print(
+            f"ratio per slice ({len(ratios)} slices of the stream, each run by the bare book "
+            f"then the engine): {min(ratios):.2f}..{max(ratios):.2f}",
+            file=sys.stderr,
+        )
     return report(
         [
             Target("bare book", f"{bare_rate:,.0f} actions/s", "baseline", None),
