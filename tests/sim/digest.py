@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from adapters.sim.engine.exchange import Engine
+from adapters.sim.engine.order_record import ORDER_FIELDS
 
 __all__ = ["digest", "first_difference"]
 
@@ -81,8 +82,7 @@ def digest(engine: Engine) -> dict[str, Any]:
                 "margin_modes": _plain(a.margin_modes),
                 "leverages": _plain(a.leverages),
                 "orders": {
-                    i: {f: _plain(getattr(r, f)) for f in _ORDER_FIELDS}
-                    for i, r in a.orders.items()
+                    i: {f: _plain(getattr(r, f)) for f in ORDER_FIELDS} for i, r in a.orders.items()
                 },
                 "client_ids": _plain(a.client_ids),
                 "fills": _plain(a.fills),
@@ -131,26 +131,6 @@ def digest(engine: Engine) -> dict[str, Any]:
         "latency": dict(engine.liquidation_latency._due),
         "dirty": sorted(engine._dirty),
     }
-
-
-_ORDER_FIELDS = (
-    "order_id",
-    "client_order_id",
-    "account_id",
-    "symbol",
-    "side",
-    "type",
-    "time_in_force",
-    "price",
-    "orig_qty",
-    "reduce_only",
-    "time_ms",
-    "executed_qty",
-    "cum_quote",
-    "status",
-    "update_time_ms",
-    "liquidation",
-)
 
 
 def first_difference(a: Any, b: Any, path: str = "") -> str | None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from adapters.sim.engine.accounts import AccountState
 
-__all__ = ["DEFAULT_CID_PREFIX", "OPEN_STATUSES", "FillRecord", "OrderRecord"]
+__all__ = ["DEFAULT_CID_PREFIX", "OPEN_STATUSES", "ORDER_FIELDS", "FillRecord", "OrderRecord"]
 
 #: An order record's executed quantity before its first fill. The fill path tells a first fill
 #: by this object's identity (``executed is ZERO``: engine/matching.py), so every module that
@@ -153,7 +153,7 @@ class OrderRecord:
         return _EXACT.multiply(_EXACT.subtract(self.orig_qty, self._executed), self.price)
 
     def _key(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in _ORDER_FIELDS)
+        return tuple(getattr(self, name) for name in ORDER_FIELDS)
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -164,11 +164,12 @@ class OrderRecord:
     __hash__ = None  # type: ignore[assignment]  # mutable, compared by value (like a dataclass)
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _ORDER_FIELDS)
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in ORDER_FIELDS)
         return f"OrderRecord({fields})"
 
 
-_ORDER_FIELDS = (
+#: An order record's fields: its equality, repr and the engine digests (tests/sim/digest.py).
+ORDER_FIELDS = (
     "order_id",
     "client_order_id",
     "account_id",
