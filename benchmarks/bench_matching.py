@@ -31,6 +31,7 @@ import time
 from collections import deque
 from decimal import Decimal
 
+import nautilus_book
 from _common import Target, profiled, report
 from sortedcontainers import SortedDict
 
@@ -252,6 +253,56 @@ def slices(n: int, count: int) -> list[tuple[int, int]]:
     return [(lo, min(n, lo + size)) for lo in range(0, n, size)]
 
 
+def nautilus_targets(stream: list[Action], seed: int, actions: int, count: int) -> list[Target]:
+    """nautilus_trader's matching engine on the stream's first ``actions`` (informative lines).
+
+    Its resting orders sit in a list per side, sorted again on every add and searched on every
+    cancel (nautilus_trader/execution/matching_core.pyx), so its cost grows with the number
+    resting: it runs a prefix of the stream, side by side with the bare book and this engine on
+    the same prefix (benchmarks/nautilus_book.py).
+    """
+    version = nautilus_book.version()
+    if version is None:
+        return [
+            Target(
+                "nautilus_trader",
+                "not installed",
+                "informative; pip install -e '.[bench]' to compare",
+                None,
+            )
+        ]
+    sub = stream[:actions]
+    n = len(sub)
+    engine, ids = new_engine(seed)
+    bare, eng = BareRun(sub), EngineRun(engine, ids, engine_inputs(sub))
+    naut = nautilus_book.NautilusRun(sub, MID, TICK)
+    rates: list[float] = []
+    gc.collect()
+    gc.disable()
+    try:
+        for lo, hi in slices(n, count):
+            bare.run(lo, hi)
+            eng.run(lo, hi)
+            took = naut.run(lo, hi)
+            rates.append((hi - lo) / took if took else 0.0)
+    finally:
+        gc.enable()
+    bare_rate, engine_rate, naut_rate = n / bare.seconds, n / eng.seconds, n / naut.seconds
+    events = ", ".join(f"{k} {v:,}" for k, v in sorted(naut.events.items()))
+    print(f"nautilus_trader {version} events: {events}", file=sys.stderr)
+    return [
+        Target(
+            f"nautilus_trader {version} matching engine, first {n:,} actions",
+            f"{naut_rate:,.0f} actions/s, ratio {naut_rate / bare_rate:.3f} to the bare book; "
+            f"{rates[0]:,.0f} actions/s in the first of {len(rates)} slices, "
+            f"{rates[-1]:,.0f} in the last",
+            f"informative; on the same actions this engine {engine_rate:,.0f} actions/s, "
+            f"ratio {engine_rate / bare_rate:.2f}",
+            None,
+        )
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--actions", type=int, default=1_000_000, help="stream length")
@@ -259,6 +310,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile the engine's run")
     parser.add_argument(
         "--slices", type=int, default=20, help="slices of the stream run side by side, in turn"
+    )
+    parser.add_argument(
+        "--nautilus-actions",
+        type=int,
+        default=20_000,
+        help="stream prefix for nautilus_trader's engine, where installed (0: skip it)",
     )
     args = parser.parse_args(argv)
 
@@ -297,8 +354,12 @@ def main(argv: list[str] | None = None) -> int:
             f"then the engine): {min(ratios):.2f}..{max(ratios):.2f}",
             file=sys.stderr,
         )
+    extra = []
+    if args.nautilus_actions > 0 and not args.profile:
+        extra = nautilus_targets(stream, args.seed, args.nautilus_actions, args.slices)
     return report(
         [
+            *extra,
             Target("bare book", f"{bare_rate:,.0f} actions/s", "baseline", None),
             Target("engine", f"{engine_rate:,.0f} actions/s", "full bookkeeping", None),
             Target(

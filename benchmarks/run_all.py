@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 
 # (script, arguments for the full run, arguments for --quick)
 BENCHMARKS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
-    ("bench_matching.py", (), ("--actions", "50000")),
+    ("bench_matching.py", (), ("--actions", "50000", "--nautilus-actions", "5000")),
     ("bench_liquidation_scan.py", (), ("--large", "10000")),
     ("bench_virtual_time.py", (), ("--hours", "48")),
     ("bench_memory.py", (), ("--accounts", "5000")),
