@@ -181,9 +181,15 @@ _DISPLAY = Decimal("1e-8")
 
 
 def _fmt(value: object) -> str:
-    """Decimals for people: at most 8 decimal places (comparisons use the exact values)."""
+    """Decimals for people: at most 8 decimal places (comparisons use the exact values).
+
+    A value too small for them is shown to two digits in exponent form (``-3.3E-9``), not as a
+    ``0`` or ``-0`` that would hide it (a venue's rounding of a mark, say); zero is ``0``.
+    """
     if isinstance(value, Decimal):
         shown = value.quantize(_DISPLAY) if value.as_tuple().exponent < -8 else value  # type: ignore[operator]
+        if not shown:  # zero once shown: a negative zero is 0, a tiny value keeps its size
+            return format(value, ".1E") if value else "0"
         return format(shown.normalize(), "f")
     return str(value)
 

@@ -108,6 +108,22 @@ def test_long_decimals_are_shown_to_eight_places() -> None:
     assert ctx.measurements[0].observed == "60000"
 
 
+def test_a_deviation_below_eight_places_keeps_its_size_and_zero_has_no_sign() -> None:
+    ctx = CheckContext(spec=_spec(), venue="sim", seed=1)
+    # A mark published to 8 places against the exact oracle value: not "-0".
+    ctx.equal(
+        "mark",
+        expected=Decimal(180000820) / Decimal(3000),
+        observed=Decimal("60000.27333333"),
+        tolerance=Decimal("0.1"),
+    )
+    ctx.equal("same", expected=Decimal("-0"), observed=Decimal("0E-12"))
+    mark, same = ctx.measurements
+    assert mark.expected == mark.observed == "60000.27333333"
+    assert mark.deviation == "-3.3E-9"
+    assert (same.expected, same.observed, same.deviation) == ("0", "0", "0")
+
+
 def test_headline_of_a_passed_check_skips_its_preconditions() -> None:
     ctx = CheckContext(spec=_spec(), venue="sim", seed=1)
     ctx.require("liquidated (precondition)", True, expected="yes", observed="yes")
