@@ -248,7 +248,7 @@ class EngineRun:
 
 
 def slices(n: int, count: int) -> list[tuple[int, int]]:
-    """``count`` consecutive ranges covering ``0..n`` (the last may be shorter)."""
+    """At most ``count`` consecutive, equal ranges covering ``0..n`` (the last may be shorter)."""
     size = max(1, -(-n // max(1, count)))
     return [(lo, min(n, lo + size)) for lo in range(0, n, size)]
 
