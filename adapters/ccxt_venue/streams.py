@@ -36,12 +36,11 @@ import contextlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import aiohttp
 
-from adapters.ccxt_venue._wire import call
+from adapters.ccxt_venue._wire import call, decimal_json
 from adapters.ccxt_venue.stream_frames import (
     account_event,
     config_event,
@@ -309,7 +308,7 @@ class BinanceEventStream:
 
     def _receive(self, text: str) -> None:
         try:
-            message = json.loads(text, parse_float=Decimal)
+            message = decimal_json(text)
         except ValueError:
             self._fail(VenueError(f"the venue sent a stream frame that is not JSON: {text[:200]}"))
             return
