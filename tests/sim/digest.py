@@ -59,7 +59,9 @@ def _plain(value: Any) -> Any:
 
 # Bookkeeping of the fast paths themselves (links between objects, reserves of the trigger
 # index), not venue state.
-_SKIP = frozenset({"_owner", "_watch", "_acct", "_drain", "_reserve", "ordinal", "ma_cache"})
+_SKIP = frozenset(
+    {"_owner", "_watch", "_acct", "_drain", "_reserve", "ordinal", "ma_cache", "noise_cache"}
+)
 
 
 def digest(engine: Engine) -> dict[str, Any]:

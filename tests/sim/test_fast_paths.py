@@ -201,3 +201,64 @@ def test_thin_book_clusters_raise_the_same_alerts_on_fast_paths_and_reference(
     _same(fast, ref, "end")
     detectors = {a.detector for a in fast.monitor.alerts}
     assert {"thin-book-cluster", "cancel-burst"} <= detectors, detectors
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_market_maker_requotes_leave_the_same_book_on_fast_paths_and_reference(seed: int) -> None:
+    """The maker's requote with its per-profile tables (engine/marketmaker.py) against the
+    reference requote: moving index, profile and skew changes, traders resting at and taking
+    its prices (its quotes trade, rest beside others' and are skipped where they would cross)."""
+    fast, ref = _pair(seed, quiet=False)
+    ids = []
+    for _ in range(4):
+        ids.append(fast.create_account(D(100_000)).account_id)
+        assert ref.create_account(D(100_000)).account_id == ids[-1]
+    plan = random.Random(seed)
+    for step in range(240):
+        kind = plan.random()
+        acct = plan.choice(ids)
+        symbol = plan.choice((BTC, ETH))
+        bps = D(plan.randint(-40, 40))
+        qty = "0.003" if symbol == BTC else "0.05"
+        for engine in (fast, ref):
+            mm = engine.market_maker
+            try:
+                if kind < 0.45:
+                    engine.clock.advance(1_000 * (1 + step % 7))
+                elif kind < 0.7:
+                    # At a price the maker quotes (or would quote): rests beside it, or takes it.
+                    side = Side.BUY if bps < 0 else Side.SELL
+                    book = engine.books[symbol]
+                    edge = book.best_bid() if side is Side.BUY else book.best_ask()
+                    assert edge is not None
+                    price = edge * (1 + bps / 100_000)
+                    tick = engine.instruments[symbol].tick_size
+                    engine.place_order(acct, limit(symbol, side, qty, price.quantize(tick)))
+                elif kind < 0.8:
+                    engine.place_order(
+                        acct, market(symbol, Side.BUY if bps < 0 else Side.SELL, qty)
+                    )
+                elif kind < 0.9:
+                    mm.set_profile(symbol, ("normal", "thin")[step % 2])
+                else:
+                    mm.set_skew(symbol, bps / 4)
+            except Rejected:
+                pass
+        if step % 20 == 0:
+            _same(fast, ref, f"step {step}")
+    _same(fast, ref, "end")
+    maker = fast.market_maker.account
+    assert fast.order_seq > 2_000  # it requoted many times
+    assert {r.symbol for r in maker.orders.values()} == {BTC, ETH}
+
+
+@pytest.mark.parametrize("half", [100, 1000])
+def test_table_draws_are_randint_draws(half: int) -> None:
+    """The fast paths draw ``randrange(2 * half + 1)`` for ``randint(-half, half)`` (feed noise:
+    100, the maker's jitter: 1000): the same words of the generator, shifted by ``half``."""
+    for seed in (0, 1, 99):
+        a, b = random.Random(seed), random.Random(seed)
+        assert [a.randint(-half, half) for _ in range(5_000)] == [
+            b.randrange(2 * half + 1) - half for _ in range(5_000)
+        ]
+        assert a.getstate() == b.getstate()

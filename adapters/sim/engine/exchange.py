@@ -254,8 +254,12 @@ class Engine(OrderFlow):
         self._last_update_ms = now
         self._update_count += 1
         lagging_mark = self.has("mark-lags-index") and self._update_count % 5 != 0
+        reference = self.reference
         for symbol, state in self.prices.items():
-            state.update_feeds(now)
+            if reference:
+                state.update_feeds_reference(now)
+            else:
+                state.update_feeds(now)
             index = state.compute_index(now)
             if index != state.index:
                 state.index = index

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import zlib
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING
 
 from adapters.sim.config import DEPTH_PROFILES, DepthProfile
@@ -23,7 +23,10 @@ if TYPE_CHECKING:
 
 __all__ = ["MarketMaker"]
 
+Levels = tuple[tuple[Decimal, Decimal, Decimal], ...]
+
 BPS = Decimal(10_000)
+_SIDES = (Side.BUY, Side.SELL)
 
 
 class MarketMaker:
@@ -42,6 +45,8 @@ class MarketMaker:
         self._stale: set[str] = set(engine.config.instruments)
         self._centre: dict[str, Decimal] = {}
         self.skew_bps: dict[str, Decimal] = dict.fromkeys(engine.config.instruments, Decimal(0))
+        # Per symbol: the profile the tables were made from and the tables (_tables).
+        self._cache: dict[str, tuple[DepthProfile, Levels, tuple[Decimal, ...]]] = {}
 
     def set_profile(self, symbol: str, name: str) -> None:
         profile = DEPTH_PROFILES.get(name)
@@ -76,6 +81,83 @@ class MarketMaker:
             self.requote(symbol)
 
     def requote(self, symbol: str) -> None:
+        """Cancel the maker's quotes in ``symbol`` and quote the profile around the index again.
+
+        Leaves exactly the state :meth:`requote_reference` leaves (tests/sim/test_fast_paths.py):
+        the same order ids, prices, sizes, random draws and book, with the per-level offsets,
+        notionals and jitter factors computed once per profile instead of at every requote.
+        """
+        engine = self.engine
+        if engine.reference:
+            self.requote_reference(symbol)
+            return
+        book = engine.books[symbol]
+        inst = engine.instruments[symbol]
+        account = self.account
+        orders = account.orders
+        # Its own history is never read: only this symbol's live quotes are left to cancel (the
+        # records of filled ones go too). Book removals are independent of their order.
+        remove = book.remove
+        for order_id in [o for o, r in orders.items() if r.symbol == symbol]:
+            remove(order_id)
+            del orders[order_id]
+        account.client_ids = {r._cid: o for o, r in orders.items() if r._cid is not None}
+        account.fills.clear()
+        account.income.clear()
+        profile = self.profiles[symbol]
+        index = self._target(symbol, engine.prices[symbol].index)
+        self._centre[symbol] = index
+        draw = self._rng[symbol].randrange  # randint(-1000, 1000) is -1000 + randrange(2001)
+        levels, jitters = self._tables(symbol, profile)
+        tick, step = inst.tick_size, inst.step_size
+        min_qty, min_price = inst.min_qty, inst.min_price
+        new_record, add, crosses = engine.new_record, book.add, book.crosses
+        account_id = account.account_id
+        for below, above, notional in levels:
+            for side in _SIDES:
+                jitter = jitters[draw(2001)]
+                if side is Side.BUY:
+                    price = (index * below / tick).to_integral_value(rounding=ROUND_FLOOR) * tick
+                else:
+                    price = (index * above / tick).to_integral_value(rounding=ROUND_CEILING) * tick
+                qty = (notional * jitter / index / step).to_integral_value(
+                    rounding=ROUND_FLOOR
+                ) * step
+                if qty < min_qty or price < min_price or crosses(side, price):
+                    continue
+                rec = new_record(
+                    account,
+                    symbol=symbol,
+                    side=side,
+                    type_=OrderType.LIMIT,
+                    qty=qty,
+                    price=price,
+                    tif=TimeInForce.GTX,
+                )
+                add(RestingOrder(rec.order_id, account_id, side, price, qty))
+        self._stale.discard(symbol)
+
+    def _tables(self, symbol: str, profile: DepthProfile) -> tuple[Levels, tuple[Decimal, ...]]:
+        """For ``profile``: per level ``1 - offset``, ``1 + offset`` and the notional, and the
+        jitter factors ``1 + jitter * k / 1000`` for ``k`` = -1000..1000 (indexed by ``k + 1000``),
+        each computed as :meth:`requote_reference` computes it (made again when the symbol's
+        profile object changes)."""
+        cached = self._cache.get(symbol)
+        if cached is not None and cached[0] is profile:
+            return cached[1], cached[2]
+        rows = []
+        for level in range(profile.levels):
+            offset = (profile.half_spread_bps + level * profile.level_spacing_bps) / BPS
+            notional = profile.base_notional * profile.growth**level
+            rows.append((1 - offset, 1 + offset, notional))
+        jitter = profile.jitter
+        jitters = tuple(1 + jitter * Decimal(k) / 1000 for k in range(-1000, 1001))
+        table = tuple(rows)
+        self._cache[symbol] = (profile, table, jitters)
+        return table, jitters
+
+    def requote_reference(self, symbol: str) -> None:
+        """:meth:`requote` as the rule reads (the engine's reference mode)."""
         engine = self.engine
         book = engine.books[symbol]
         inst = engine.instruments[symbol]

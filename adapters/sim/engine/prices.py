@@ -64,6 +64,11 @@ class PriceState:
     #: The basis window's mean, until it takes a sample (basis_samples changes through
     #: sample_basis and extend_basis only).
     ma_cache: Decimal | None = field(default=None, repr=False, compare=False)
+    #: ``(noise_bps, table)``: ``noise_bps * draw / 10^6`` for the draws -100..100, indexed by
+    #: ``draw + 100``, for the ``noise_bps`` object it was built from (update_feeds).
+    noise_cache: tuple[Decimal, tuple[Decimal, ...]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def round(self, value: Decimal) -> Decimal:
         return value.quantize(self.quantum, rounding=ROUND_HALF_EVEN)
@@ -76,10 +81,35 @@ class PriceState:
         return self.path.price_at(now_ms - self.path_start_ms)
 
     def update_feeds(self, now_ms: int) -> None:
-        """Move each live feed to the path price, with seeded noise of up to ``noise_bps``."""
+        """Move each live feed to the path price, with seeded noise of up to ``noise_bps``.
+
+        Each feed draws ``randint(-100, 100)`` (taken as ``randrange(201)``, the draw plus 100:
+        the same words of the generator) and moves by ``noise_bps * draw / 10^6``, read from a
+        table per ``noise_bps`` (:func:`noise_table`); :meth:`update_feeds_reference` computes
+        it at every update (the engine's reference mode; tests/sim/test_fast_paths.py).
+        """
         base = self.path_price(now_ms)
+        draw = self.rng.randrange
+        noise_bps, cache = self.noise_bps, self.noise_cache
+        if cache is None or cache[0] is not noise_bps:
+            table = tuple(noise_bps * Decimal(d) / Decimal(1_000_000) for d in range(-100, 101))
+            self.noise_cache = cache = (noise_bps, table)
+        table = cache[1]
+        quantum = self.quantum
         for feed in self.feeds:
             # Draw for every feed every update so a stalled feed does not shift the others' noise.
+            k = draw(201)
+            if feed.stalled:
+                continue
+            feed.price = (base * (1 + table[k] + feed.offset)).quantize(
+                quantum, rounding=ROUND_HALF_EVEN
+            )
+            feed.updated_ms = now_ms
+
+    def update_feeds_reference(self, now_ms: int) -> None:
+        """:meth:`update_feeds` as the rule reads, every factor computed where it is used."""
+        base = self.path_price(now_ms)
+        for feed in self.feeds:
             draw = self.rng.randint(-100, 100)
             if feed.stalled:
                 continue
@@ -88,18 +118,23 @@ class PriceState:
             feed.updated_ms = now_ms
 
     def compute_index(self, now_ms: int) -> Decimal:
-        fresh = [f for f in self.feeds if now_ms - f.updated_ms <= self.stale_ms]
+        stale_ms = self.stale_ms
+        fresh = [f for f in self.feeds if now_ms - f.updated_ms <= stale_ms]
         if not fresh:
             return self.index  # every feed is out: keep the last index (§1 "on a feed outage")
-        ordered = sorted(f.price for f in fresh)
+        ordered = sorted([f.price for f in fresh])
         mid = len(ordered) // 2
         median = ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
-        deviating = [f for f in fresh if abs(f.price - median) > self.outlier_threshold * median]
+        band = self.outlier_threshold * median
+        deviating = [f for f in fresh if abs(f.price - median) > band]
         if len(deviating) > 1:
             return self.round(median)
-        used = [f for f in fresh if f not in deviating]
-        total_weight = sum((f.weight for f in used), Decimal(0))
-        weighted = sum((f.weight * f.price for f in used), Decimal(0))
+        used = [f for f in fresh if f not in deviating] if deviating else fresh
+        # Summed left to right from zero, as sum(..., Decimal(0)) adds.
+        total_weight = weighted = Decimal(0)
+        for f in used:
+            total_weight += f.weight
+            weighted += f.weight * f.price
         return self.round(weighted / total_weight)
 
     def steady_feed_price(self, feed: Feed, base: Decimal) -> Decimal:
