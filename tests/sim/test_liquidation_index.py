@@ -8,11 +8,12 @@ accounts, order, sizes, prices), and so does the cascade early warning's at-risk
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal, localcontext
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from adapters.sim.engine import liqindex
 from adapters.sim.engine.exchange import Engine
 from adapters.sim.engine.liquidation_exec import Step
 from harness.model import MarginMode
@@ -164,3 +165,24 @@ def test_wallet_decreases_within_the_reserve_do_not_rekey_but_stay_sound() -> No
             assert not index.dirty  # within the reserve: the keys stand
         _compare(engine)
     assert index.watch.version >= 100
+
+
+@given(
+    st.decimals(min_value=-(D(10) ** 30), max_value=D(10) ** 30, allow_nan=False)
+    | st.decimals(min_value=-(10**7), max_value=10**7, places=12)
+    | st.sampled_from((D("Infinity"), D("-Infinity"), D("-0"), D("1E-30"), D("-1E-30")))
+)
+def test_keys_are_units_of_1e_8_rounded_down(value: Decimal) -> None:
+    """The index's integer keys (liqindex._units): floor(value * 10^8), exactly; infinities map
+    beyond every finite key on their side."""
+    got = liqindex._units(value)
+    if value.is_infinite():
+        assert got == (liqindex._FAR if value > 0 else -liqindex._FAR)
+        return
+    with localcontext() as ctx:
+        ctx.prec = 1_000
+        ctx.Emax = 10**6
+        ctx.Emin = -(10**6)
+        expected = int((value * 10**8).to_integral_value(rounding=ROUND_FLOOR))
+    assert got == expected
+    assert abs(got) < liqindex._FAR

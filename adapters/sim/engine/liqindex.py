@@ -53,7 +53,8 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_FLOOR, Context, Decimal
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+from math import floor as _floor
 from typing import TYPE_CHECKING
 
 from adapters.sim.engine.accounts import AccountState, PositionState, Watch
@@ -91,9 +92,10 @@ _EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)  # scaling never r
 
 def _units(value: Decimal) -> int:
     """``value`` in integer units of 1e-8, rounded down (infinities far beyond any price)."""
-    if not value.is_finite():
+    try:
+        return _floor(value.scaleb(_UNITS, _EXACT))  # floor of a Decimal: an int, exactly
+    except OverflowError:  # an infinity (a NaN raises ValueError: never a key)
         return _FAR if value > 0 else -_FAR
-    return int(value.scaleb(_UNITS, _EXACT).to_integral_value(rounding=ROUND_FLOOR))
 
 
 def _pack(key: Decimal, ordinal: int, version: int) -> _Entry:
