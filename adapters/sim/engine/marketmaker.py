@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from adapters.sim.config import DEPTH_PROFILES, DepthProfile
 from adapters.sim.engine.accounts import AccountState
-from adapters.sim.engine.book import RestingOrder
+from adapters.sim.engine.book import OrderBook, RestingOrder
 from harness.errors import ConfigError
 from harness.model import OrderType, Side, TimeInForce, quantize_down, quantize_up
 
@@ -111,8 +111,7 @@ class MarketMaker:
         levels, jitters = self._tables(symbol, profile)
         tick, step = inst.tick_size, inst.step_size
         min_qty, min_price = inst.min_qty, inst.min_price
-        new_record, add, crosses = engine.new_record, book.add, book.crosses
-        account_id = account.account_id
+        crosses, quote = book.crosses, self._quote
         for below, above, notional in levels:
             for side in _SIDES:
                 jitter = jitters[draw(2001)]
@@ -125,17 +124,23 @@ class MarketMaker:
                 ) * step
                 if qty < min_qty or price < min_price or crosses(side, price):
                     continue
-                rec = new_record(
-                    account,
-                    symbol=symbol,
-                    side=side,
-                    type_=OrderType.LIMIT,
-                    qty=qty,
-                    price=price,
-                    tif=TimeInForce.GTX,
-                )
-                add(RestingOrder(rec.order_id, account_id, side, price, qty))
+                quote(book, symbol, side, price, qty)
         self._stale.discard(symbol)
+
+    def _quote(
+        self, book: OrderBook, symbol: str, side: Side, price: Decimal, qty: Decimal
+    ) -> None:
+        """Rest one post-only (GTX) limit quote of the maker's account on ``book``."""
+        rec = self.engine.new_record(
+            self.account,
+            symbol=symbol,
+            side=side,
+            type_=OrderType.LIMIT,
+            qty=qty,
+            price=price,
+            tif=TimeInForce.GTX,
+        )
+        book.add(RestingOrder(rec.order_id, self.account.account_id, side, price, qty))
 
     def _tables(self, symbol: str, profile: DepthProfile) -> tuple[Levels, tuple[Decimal, ...]]:
         """For ``profile``: per level ``1 - offset``, ``1 + offset`` and the notional, and the
@@ -188,14 +193,5 @@ class MarketMaker:
                 qty = quantize_down(notional * jitter / index, inst.step_size)
                 if qty < inst.min_qty or price < inst.min_price or book.crosses(side, price):
                     continue
-                rec = engine.new_record(
-                    self.account,
-                    symbol=symbol,
-                    side=side,
-                    type_=OrderType.LIMIT,
-                    qty=qty,
-                    price=price,
-                    tif=TimeInForce.GTX,
-                )
-                book.add(RestingOrder(rec.order_id, self.account.account_id, side, price, qty))
+                self._quote(book, symbol, side, price, qty)
         self._stale.discard(symbol)
