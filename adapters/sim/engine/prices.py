@@ -85,7 +85,7 @@ class PriceState:
 
         Each feed draws ``randint(-100, 100)`` (taken as ``randrange(201)``, the draw plus 100:
         the same words of the generator) and moves by ``noise_bps * draw / 10^6``, read from a
-        table per ``noise_bps`` (:func:`noise_table`); :meth:`update_feeds_reference` computes
+        table per ``noise_bps`` (``noise_cache``); :meth:`update_feeds_reference` computes
         it at every update (the engine's reference mode; tests/sim/test_fast_paths.py).
         """
         base = self.path_price(now_ms)
