@@ -48,6 +48,7 @@ __all__ = [
     "passive_price",
     "position_input",
     "position_of",
+    "published_unit",
 ]
 
 
@@ -75,6 +76,19 @@ def passive_price(inst: Instrument, book: BookSnapshot, side: Side, ticks: int =
         msg = f"{inst.symbol}: the book is empty on both sides"
         raise RuntimeError(msg)
     return quantize_up(best, inst.tick_size) + ticks * inst.tick_size
+
+
+def published_unit(value: Decimal, unit: Decimal) -> Decimal:
+    """One unit of the last decimal place ``value`` was published with, or ``unit`` if finer.
+
+    The tolerance for a value a venue publishes to fewer places than ``unit`` (its atomic unit):
+    it is judged at its own precision. A trailing zero the venue strips only makes this looser,
+    never stricter; a value without a finite exponent (NaN, infinity) gets ``unit``.
+    """
+    exponent = value.as_tuple().exponent
+    if not isinstance(exponent, int):
+        return unit
+    return max(unit, Decimal(1).scaleb(exponent))
 
 
 def min_qty_for_notional(

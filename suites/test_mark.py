@@ -13,7 +13,14 @@ from types import ModuleType
 
 from harness.checks import CheckContext, check
 from harness.model import PricePath, Side
-from harness.probes import MarkTracker, market, min_qty_for_notional, need, position_of
+from harness.probes import (
+    MarkTracker,
+    market,
+    min_qty_for_notional,
+    need,
+    position_of,
+    published_unit,
+)
 from harness.streams import MarkEvent, select
 from harness.venue import Account, Capability, Venue, VenueControl
 
@@ -321,4 +328,82 @@ async def test_mark_stream_cadence_and_never_ahead(
         observed=worst,
         tolerance=tick,
         unit="USDT",
+    )
+
+
+@check("MARK-006", needs={Capability.TRADE})
+async def test_reported_upnl_is_valued_at_the_reported_mark(
+    venue: Venue, account: Account, ctx: CheckContext
+) -> None:
+    """A position's reported unrealized PnL is its signed size times (its mark - its entry).
+
+    Observational, for any venue that trades: a small long, then a small short, each opened with
+    a market order and read back as the venue reports it. UPNL = Q x (mark - entry) with Q, the
+    mark and the entry of that same record, to the venue's atomic unit (or to the last decimal
+    place the venue publishes UPNL with, if coarser). Right after one's own market order the
+    last price is that order's fill, so a venue that values positions at the last price reports
+    about zero here while its mark sits elsewhere; at least one of the two cases must have a
+    mark other than its own fill price (the median rule can make the mark equal the last price
+    for a moment; a case where it does cannot tell the two apart).
+
+    Source: perp-mechanics.md §2(d) (UPNL = side x (mark - entry) x size; realized PnL from
+    execution prices)
+    """
+    inst = (await venue.instruments())[SYMBOL]
+    unit = venue.rules.atomic_unit
+    rows = []
+    telling = 0  # cases whose mark differs from their own fill price
+    for side in (Side.BUY, Side.SELL):
+        mark0 = (await venue.mark(SYMBOL)).mark_price
+        qty = min_qty_for_notional(inst, mark0, Decimal(2))
+        order = await account.place_order(market(SYMBOL, side, qty))
+        pos = need(
+            await position_of(account, SYMBOL), f"the {SYMBOL} position the market order opened"
+        )
+        last = order.avg_price
+        telling += last is not None and last != pos.mark_price
+        expected = pos.quantity * (pos.mark_price - pos.entry_price)
+        rows.append(
+            [
+                side.value,
+                str(pos.quantity),
+                str(pos.entry_price),
+                str(pos.mark_price),
+                "-" if last is None else str(last),
+                str(pos.unrealized_pnl),
+                str(expected),
+            ]
+        )
+        ctx.equal(
+            f"{side.value.lower()} {pos.quantity} @ {pos.entry_price}, mark {pos.mark_price}: "
+            "UPNL = Q x (mark - entry)",
+            expected=expected,
+            observed=pos.unrealized_pnl,
+            tolerance=published_unit(pos.unrealized_pnl, unit),
+            unit="USDT",
+        )
+        close = Side.SELL if pos.quantity > 0 else Side.BUY
+        await account.place_order(market(SYMBOL, close, abs(pos.quantity), reduce_only=True))
+    ctx.require(
+        "a case whose mark differs from its own fill price (it can tell mark from last)",
+        telling > 0,
+        expected=">= 1 of 2",
+        observed=f"{telling} of 2",
+    )
+    ctx.add_evidence(
+        "positions",
+        {
+            "type": "table",
+            "title": "Each position as the venue reported it right after opening",
+            "columns": [
+                "side",
+                "quantity",
+                "entry",
+                "mark",
+                "own fill (average)",
+                "UPNL reported",
+                "Q x (mark - entry)",
+            ],
+            "rows": rows,
+        },
     )

@@ -68,7 +68,7 @@ DEFECTS: dict[str, Defect] = {
         Defect(
             name="mark-is-last",
             description="the mark price is the last traded price instead of the median rule",
-            breaks=("MARK-001", "MARK-002", "MARK-003", "LIQ-003"),
+            breaks=("MARK-001", "MARK-002", "MARK-003", "LIQ-003", "MARK-006"),
         ),
         Defect(
             name="mark-lags-index",
@@ -78,7 +78,7 @@ DEFECTS: dict[str, Defect] = {
         Defect(
             name="upnl-on-last",
             description="unrealized PnL and margin are computed on the last price, not the mark",
-            breaks=("MARK-004",),
+            breaks=("MARK-004", "MARK-006"),
         ),
         Defect(
             name="entry-tier-for-liquidation",
