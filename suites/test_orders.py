@@ -21,6 +21,7 @@ from harness.probes import (
     need,
     passive_price,
     position_of,
+    published_unit,
 )
 from harness.venue import Account, Capability, Venue
 
@@ -499,4 +500,89 @@ async def test_fee_is_rate_times_notional(
         bool(maker_fills) and all(f.maker for f in maker_fills),
         expected="maker fill(s)",
         observed=f"{len(maker_fills)} fill(s), maker flags {[f.maker for f in maker_fills]}",
+    )
+
+
+@check("ORD-009", needs={Capability.TRADE})
+async def test_taker_fees_are_the_published_rate_times_each_fill(
+    venue: Venue, account: Account, oracle: ModuleType, ctx: CheckContext
+) -> None:
+    """Each taker fill's fee is the account's published taker rate times that fill's notional.
+
+    Observational, for any venue that trades: a small market buy, then the market sell that
+    closes it. Fee = |fill qty| x fill price x the taker rate the venue publishes for the account
+    (rounded half up to the atomic unit; judged at the last decimal place the venue publishes
+    the fee with, if coarser) — on the fill's own price, never the mark, the order or the
+    position. Both orders must fill, as takers only; at least one fill must be at a price other
+    than the mark before it (so the case can tell the fill's price from the mark).
+
+    Source: perp-mechanics.md §5(a), §5(d)
+    """
+    inst = await _instrument(venue)
+    rates = await account.commission_rates(SYMBOL)
+    unit = venue.rules.atomic_unit
+    rows = []
+    telling = 0  # fills at a price other than the mark just before their order
+    for side in (Side.BUY, Side.SELL):
+        mark = (await venue.mark(SYMBOL)).mark_price
+        if side is Side.BUY:
+            qty = min_qty_for_notional(inst, mark, Decimal(2))
+        else:
+            qty = abs(
+                need(await position_of(account, SYMBOL), "the position the buy opened").quantity
+            )
+        start = len(await account.fills(SYMBOL))
+        await account.place_order(market(SYMBOL, side, qty, reduce_only=side is Side.SELL))
+        fills = (await account.fills(SYMBOL))[start:]
+        ctx.require(
+            f"market {side.value.lower()} of {qty}: filled as a taker only",
+            bool(fills) and not any(f.maker for f in fills),
+            expected="taker fill(s)",
+            observed=f"{len(fills)} fill(s), maker flags {[f.maker for f in fills]}",
+        )
+        for fill in fills:
+            telling += fill.price != mark
+            expected = oracle.round_to_unit(
+                oracle.trading_fee(fill.qty, fill.price, rates.taker), unit, ROUND_HALF_UP
+            )
+            rows.append(
+                [
+                    side.value,
+                    str(fill.price),
+                    str(fill.qty),
+                    str(mark),
+                    str(rates.taker),
+                    str(fill.commission),
+                    str(expected),
+                ]
+            )
+            ctx.equal(
+                f"taker fee of {side.value.lower()} fill {fill.qty} @ {fill.price}",
+                expected=expected,
+                observed=fill.commission,
+                tolerance=published_unit(fill.commission, unit),
+                unit=inst.margin_asset,
+            )
+    ctx.require(
+        "a fill at a price other than the mark before its order (it can tell them apart)",
+        telling > 0,
+        expected=">= 1 fill",
+        observed=f"{telling} of {len(rows)} fills",
+    )
+    ctx.add_evidence(
+        "fills",
+        {
+            "type": "table",
+            "title": "Taker fills and their fees",
+            "columns": [
+                "order",
+                "price",
+                "qty",
+                "mark before",
+                "taker rate",
+                "fee charged",
+                "rate x notional",
+            ],
+            "rows": rows,
+        },
     )

@@ -66,6 +66,11 @@ DEFECTS: dict[str, Defect] = {
             breaks=("ORD-008",),
         ),
         Defect(
+            name="fee-on-mark-price",
+            description="trading fees are computed on the mark price, not on each fill's price",
+            breaks=("ORD-008", "ORD-009"),
+        ),
+        Defect(
             name="mark-is-last",
             description="the mark price is the last traded price instead of the median rule",
             breaks=("MARK-001", "MARK-002", "MARK-003", "LIQ-003", "MARK-006"),

@@ -130,6 +130,21 @@ def test_maker_charged_taker_fee_charges_a_resting_order_the_taker_rate() -> Non
     assert _both("maker-charged-taker-fee", run) == (D("0.0002"), D("0.0005"))
 
 
+def test_fee_on_mark_price_charges_the_notional_at_the_mark() -> None:
+    def run(engine: Engine) -> tuple[Decimal, Decimal, Decimal]:
+        taker = engine.create_account(D(10_000))
+        mark = engine.prices[BTC].mark
+        engine.place_order(taker.account_id, market(BTC, BUY, "0.01"))
+        (fill,) = taker.fills
+        assert fill.price != mark  # the ask, away from the mark: the case tells them apart
+        return fill.commission, fill.qty * fill.price * D("0.0005"), fill.qty * mark * D("0.0005")
+
+    (clean, on_fill, _), (broken, _, on_mark) = _both("fee-on-mark-price", run)
+    assert clean == on_fill.quantize(D("1E-8"))
+    assert broken == on_mark.quantize(D("1E-8"))
+    assert clean != broken
+
+
 def _sweep_bids(engine: Engine) -> None:
     engine.market_maker.set_profile(BTC, "thin")
     whale = engine.create_account(D(1_000_000))

@@ -78,6 +78,7 @@ class Engine(OrderFlow):
         self._post_only_takes = has("post-only-takes")
         self._ioc_rests = has("ioc-remainder-rests")
         self._maker_taker_fee = has("maker-charged-taker-fee")
+        self._fee_on_mark = has("fee-on-mark-price")
         self._mark_is_last = has("mark-is-last")
         self._mark_lags = has("mark-lags-index")
         self._upnl_on_last = has("upnl-on-last")

@@ -64,6 +64,7 @@ class Matching:
     _dirty: set[str]
     # A defect the fill path asks about on every fill, looked up once by the engine.
     _maker_taker_fee: bool
+    _fee_on_mark: bool
 
     def match(self, acct: AccountState, rec: OrderRecord, limit: Decimal | None) -> None:
         """Take liquidity for ``rec`` up to ``limit``; self-trades expire the resting order."""
@@ -172,7 +173,11 @@ class Matching:
         if not rec.liquidation:
             fees = self._fees[rec.symbol]
             rate = fees.taker if (not maker or self._maker_taker_fee) else fees.maker
-            if share:
+            if self._fee_on_mark:  # the defect: the fee's notional at the mark, not the fill
+                fee = (qty * self.prices[rec.symbol].mark * rate).quantize(
+                    self.quantum, rounding=ROUND_HALF_UP
+                )
+            elif share:
                 fee = commission(qty, price, rate, self.quantum)
             else:
                 fee = (qty * price * rate).quantize(self.quantum, rounding=ROUND_HALF_UP)
