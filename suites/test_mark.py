@@ -407,3 +407,96 @@ async def test_reported_upnl_is_valued_at_the_reported_mark(
             "rows": rows,
         },
     )
+
+
+@check("MARK-007", needs={Capability.TRADE})
+async def test_realized_pnl_uses_the_execution_price(
+    venue: Venue, account: Account, ctx: CheckContext
+) -> None:
+    """A closing fill's realized PnL is closed size x (its own price - the entry), never the mark.
+
+    Observational, for any venue that trades: a small long opened and closed with market orders,
+    then a small short likewise. Each closing fill's realized PnL = s x q x (fill price - entry)
+    with the entry the venue reported for the position before the close, to the venue's atomic
+    unit (or the last decimal place it publishes the PnL with, if coarser); the opening fills
+    realize nothing. At least one closing fill must be at a price other than the mark before its
+    order (so the case can tell the execution price from the mark).
+
+    Source: perp-mechanics.md §2(d) (realized PnL from execution prices, unrealized from the
+    mark)
+    """
+    inst = (await venue.instruments())[SYMBOL]
+    unit = venue.rules.atomic_unit
+    rows = []
+    telling = 0  # closing fills at a price other than the mark just before their order
+    for side in (Side.BUY, Side.SELL):
+        mark0 = (await venue.mark(SYMBOL)).mark_price
+        start = len(await account.fills(SYMBOL))
+        await account.place_order(market(SYMBOL, side, min_qty_for_notional(inst, mark0)))
+        pos = need(
+            await position_of(account, SYMBOL), f"the {SYMBOL} position the market order opened"
+        )
+        opened = (await account.fills(SYMBOL))[start:]
+        ctx.equal(
+            f"{side.value.lower()} {pos.quantity}: PnL realized by the opening fills",
+            expected=Decimal(0),
+            observed=sum((f.realized_pnl for f in opened), Decimal(0)),
+            tolerance=unit,
+            unit="USDT",
+        )
+        mark = (await venue.mark(SYMBOL)).mark_price
+        start = len(await account.fills(SYMBOL))
+        close = Side.SELL if pos.quantity > 0 else Side.BUY
+        await account.place_order(market(SYMBOL, close, abs(pos.quantity), reduce_only=True))
+        closing = (await account.fills(SYMBOL))[start:]
+        ctx.require(
+            f"{close.value.lower()} closing {pos.quantity}: filled",
+            sum((f.qty for f in closing), Decimal(0)) == abs(pos.quantity),
+            expected=str(abs(pos.quantity)),
+            observed=str(sum((f.qty for f in closing), Decimal(0))),
+        )
+        for fill in closing:
+            telling += fill.price != mark
+            expected = pos.sign * fill.qty * (fill.price - pos.entry_price)
+            rows.append(
+                [
+                    str(pos.quantity),
+                    str(pos.entry_price),
+                    str(mark),
+                    str(fill.price),
+                    str(fill.qty),
+                    str(fill.realized_pnl),
+                    str(expected),
+                ]
+            )
+            ctx.equal(
+                f"close of {pos.quantity} @ {pos.entry_price}: fill {fill.qty} @ {fill.price} "
+                "realizes s x q x (fill price - entry)",
+                expected=expected,
+                observed=fill.realized_pnl,
+                tolerance=published_unit(fill.realized_pnl, unit),
+                unit="USDT",
+            )
+    ctx.require(
+        "a closing fill at a price other than the mark before its order (it can tell them apart)",
+        telling > 0,
+        expected=">= 1 fill",
+        observed=f"{telling} of {len(rows)} fills",
+    )
+    ctx.add_evidence(
+        "closes",
+        {
+            "type": "table",
+            "title": "Closing fills and the PnL they realized",
+            "columns": [
+                "position",
+                "entry",
+                "mark before the close",
+                "fill price",
+                "fill qty",
+                "realized PnL reported",
+                "s x q x (price - entry)",
+            ],
+            "rows": rows,
+        },
+    )

@@ -86,6 +86,11 @@ DEFECTS: dict[str, Defect] = {
             breaks=("MARK-004", "MARK-006"),
         ),
         Defect(
+            name="realized-pnl-on-mark",
+            description="a closing fill's realized PnL is booked at the mark, not its own price",
+            breaks=("MARK-007",),
+        ),
+        Defect(
             name="entry-tier-for-liquidation",
             description="the liquidation price uses the bracket at the entry notional",
             breaks=("LIQ-001",),

@@ -130,6 +130,23 @@ def test_maker_charged_taker_fee_charges_a_resting_order_the_taker_rate() -> Non
     assert _both("maker-charged-taker-fee", run) == (D("0.0002"), D("0.0005"))
 
 
+def test_realized_pnl_on_mark_books_a_close_at_the_mark() -> None:
+    def run(engine: Engine) -> tuple[Decimal, Decimal, Decimal]:
+        trader = engine.create_account(D(10_000))
+        engine.place_order(trader.account_id, market(BTC, BUY, "0.01"))
+        entry = trader.positions[BTC].entry
+        mark = engine.prices[BTC].mark
+        engine.place_order(trader.account_id, market(BTC, SELL, "0.01"))
+        close = trader.fills[-1]
+        assert close.price != mark  # the bid, away from the mark: the case tells them apart
+        return close.realized_pnl, D("0.01") * (close.price - entry), D("0.01") * (mark - entry)
+
+    (clean, on_fill, _), (broken, _, on_mark) = _both("realized-pnl-on-mark", run)
+    assert clean == on_fill
+    assert broken == on_mark
+    assert clean != broken
+
+
 def test_fee_on_mark_price_charges_the_notional_at_the_mark() -> None:
     def run(engine: Engine) -> tuple[Decimal, Decimal, Decimal]:
         taker = engine.create_account(D(10_000))

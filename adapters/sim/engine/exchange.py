@@ -82,6 +82,7 @@ class Engine(OrderFlow):
         self._mark_is_last = has("mark-is-last")
         self._mark_lags = has("mark-lags-index")
         self._upnl_on_last = has("upnl-on-last")
+        self._realized_on_mark = has("realized-pnl-on-mark")
         self._in_update = False  # inside an update (its settle is the one quiet runs compare)
         #: True: run the reference algorithms (linear scans, no closed-form updates...), which
         #: the fast paths must match exactly; tests compare the two.

@@ -108,7 +108,10 @@ class Ledger:
             return ZERO
         close = min(abs(signed_qty), abs(q0))
         sign = 1 if q0 > 0 else -1
-        realized = (sign * close * (price - pos.entry)).quantize(q, rounding=ROUND_HALF_EVEN)
+        exit_price = price
+        if self.engine._realized_on_mark:  # the defect: booked at the mark, not the fill
+            exit_price = self.engine.prices[pos.symbol].mark
+        realized = (sign * close * (exit_price - pos.entry)).quantize(q, rounding=ROUND_HALF_EVEN)
         if pos.margin_mode is MarginMode.ISOLATED:
             # The closed part takes its share of the isolated margin with it, and its PnL goes to
             # the wallet: the part that stays keeps exactly its share, so its margin ratio is
