@@ -17,6 +17,7 @@ from harness.model import (
     BookSnapshot,
     Bracket,
     ClientOrderId,
+    Fill,
     Instrument,
     LiquidationEvent,
     MarginMode,
@@ -41,6 +42,7 @@ __all__ = [
     "attempt",
     "describe",
     "drive_to_liquidation",
+    "fills_of",
     "market",
     "min_qty_for_notional",
     "need",
@@ -152,6 +154,25 @@ def position_input(
         brackets=brackets,
         mark_price=mark,
     )
+
+
+async def fills_of(
+    venue: Venue, account: Account, order: Order, *, attempts: int = 5, wait_s: float = 0.2
+) -> list[Fill]:
+    """The account's fills of ``order``, oldest first, found by order id (not by position in the
+    account's list: a venue returns only the latest fills, so a busy testnet account's list
+    does not grow by what one order adds).
+
+    A real venue may list an execution a moment after the order shows it filled: while the
+    fills found cover less than the order's executed quantity, asked again up to ``attempts``
+    times, ``wait_s`` apart on the venue's clock (on the simulator they are there at once).
+    """
+    for attempt in range(attempts):
+        found = [f for f in await account.fills(order.symbol) if f.order_id == order.order_id]
+        if sum((f.qty for f in found), Decimal(0)) >= order.executed_qty or attempt + 1 == attempts:
+            return found
+        await venue.clock.sleep(wait_s)
+    return []
 
 
 async def position_of(account: Account, symbol: str) -> Position | None:

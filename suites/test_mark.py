@@ -15,6 +15,7 @@ from harness.checks import CheckContext, check
 from harness.model import PricePath, Side
 from harness.probes import (
     MarkTracker,
+    fills_of,
     market,
     min_qty_for_notional,
     need,
@@ -431,12 +432,11 @@ async def test_realized_pnl_uses_the_execution_price(
     telling = 0  # closing fills at a price other than the mark just before their order
     for side in (Side.BUY, Side.SELL):
         mark0 = (await venue.mark(SYMBOL)).mark_price
-        start = len(await account.fills(SYMBOL))
-        await account.place_order(market(SYMBOL, side, min_qty_for_notional(inst, mark0)))
+        opening = await account.place_order(market(SYMBOL, side, min_qty_for_notional(inst, mark0)))
         pos = need(
             await position_of(account, SYMBOL), f"the {SYMBOL} position the market order opened"
         )
-        opened = (await account.fills(SYMBOL))[start:]
+        opened = await fills_of(venue, account, opening)
         ctx.equal(
             f"{side.value.lower()} {pos.quantity}: PnL realized by the opening fills",
             expected=Decimal(0),
@@ -445,10 +445,11 @@ async def test_realized_pnl_uses_the_execution_price(
             unit="USDT",
         )
         mark = (await venue.mark(SYMBOL)).mark_price
-        start = len(await account.fills(SYMBOL))
         close = Side.SELL if pos.quantity > 0 else Side.BUY
-        await account.place_order(market(SYMBOL, close, abs(pos.quantity), reduce_only=True))
-        closing = (await account.fills(SYMBOL))[start:]
+        order = await account.place_order(
+            market(SYMBOL, close, abs(pos.quantity), reduce_only=True)
+        )
+        closing = await fills_of(venue, account, order)
         ctx.require(
             f"{close.value.lower()} closing {pos.quantity}: filled",
             sum((f.qty for f in closing), Decimal(0)) == abs(pos.quantity),

@@ -15,6 +15,7 @@ from harness.model import Instrument, Order, Side, TimeInForce
 from harness.probes import (
     attempt,
     describe,
+    fills_of,
     limit,
     market,
     min_qty_for_notional,
@@ -531,9 +532,8 @@ async def test_taker_fees_are_the_published_rate_times_each_fill(
             qty = abs(
                 need(await position_of(account, SYMBOL), "the position the buy opened").quantity
             )
-        start = len(await account.fills(SYMBOL))
-        await account.place_order(market(SYMBOL, side, qty, reduce_only=side is Side.SELL))
-        fills = (await account.fills(SYMBOL))[start:]
+        order = await account.place_order(market(SYMBOL, side, qty, reduce_only=side is Side.SELL))
+        fills = await fills_of(venue, account, order)
         ctx.require(
             f"market {side.value.lower()} of {qty}: filled as a taker only",
             bool(fills) and not any(f.maker for f in fills),
