@@ -5,6 +5,11 @@ sizes are converted both ways here (``sz = quantity / ctVal``) and an order whos
 whole number of lots reaches OKX to be refused there. OKX answers ``{"code", "msg", "data"}``;
 per-order refusals carry ``sCode``/``sMsg`` in ``data`` and surface as ``Rejected(sCode, sMsg)``.
 
+Instruments are named as the suites name them (``BTCUSDT``, as on Binance and Bybit) and sent
+to OKX as its swap ids (``BTC-USDT-SWAP``): :func:`~adapters.ccxt_venue.okx_wire.inst_id` on the
+way out, :func:`~adapters.ccxt_venue.okx_wire.harness_symbol` on the way back; an OKX id given
+by a caller is accepted as well.
+
 OKX's maintenance tiers are by position *size*, not notional; :meth:`OkxVenue.brackets`
 expresses them as notional at the mark when asked, which is why ``READ_BRACKETS`` is not
 claimed (an oracle judging a liquidation price needs the venue's exact tiers).
@@ -28,6 +33,8 @@ from adapters.ccxt_venue.okx_wire import (
     data_of,
     fill,
     first_of,
+    harness_symbol,
+    inst_id,
     order,
     position,
 )
@@ -82,7 +89,7 @@ class OkxAccount:
         return await call(getattr(self.exchange, method_name)(params))
 
     def _td_mode(self, symbol: str) -> str:
-        return "isolated" if self._modes.get(symbol) is MarginMode.ISOLATED else "cross"
+        return "isolated" if self._modes.get(inst_id(symbol)) is MarginMode.ISOLATED else "cross"
 
     async def place_order(self, request: OrderRequest) -> Order:
         ct = await self._ct.ct_val(request.symbol)
@@ -92,7 +99,7 @@ class OkxAccount:
             else ORD_TYPE_OUT[request.time_in_force or TimeInForce.GTC]
         )
         params: dict[str, Any] = {
-            "instId": request.symbol,
+            "instId": inst_id(request.symbol),
             "tdMode": self._td_mode(request.symbol),
             "side": request.side.value.lower(),
             "ordType": kind,
@@ -111,7 +118,7 @@ class OkxAccount:
     def _ref(
         symbol: str, order_id: OrderId | None, client_order_id: ClientOrderId | None
     ) -> dict[str, str]:
-        params = {"instId": symbol}
+        params = {"instId": inst_id(symbol)}
         if order_id is not None:
             params["ordId"] = str(order_id)
         if client_order_id is not None:
@@ -141,20 +148,21 @@ class OkxAccount:
         return order(row, await self._ct.ct_val(symbol))
 
     async def open_orders(self, symbol: str | None = None) -> list[Order]:
-        params = {**SWAP, **({"instId": symbol} if symbol else {})}
+        params = {**SWAP, **({"instId": inst_id(symbol)} if symbol else {})}
         rows = data_of(await self._req("privateGetTradeOrdersPending", params))
         return [order(r, await self._ct.ct_val(str(r["instId"]))) for r in rows]
 
     async def cancel_all(self, symbol: str) -> None:
         pending = [
-            {"instId": symbol, "ordId": str(o.order_id)} for o in await self.open_orders(symbol)
+            {"instId": inst_id(symbol), "ordId": str(o.order_id)}
+            for o in await self.open_orders(symbol)
         ]
         for i in range(0, len(pending), 20):  # OKX takes at most 20 per batch
             await self._req("privatePostTradeCancelBatchOrders", pending[i : i + 20])
 
     async def fills(self, symbol: str, since_ms: int | None = None) -> list[Fill]:
         ct = await self._ct.ct_val(symbol)
-        params: dict[str, Any] = {**SWAP, "instId": symbol, "limit": 100}
+        params: dict[str, Any] = {**SWAP, "instId": inst_id(symbol), "limit": 100}
         if since_ms is not None:
             params["begin"] = since_ms
         rows = data_of(await self._req("privateGetTradeFills", params))
@@ -193,7 +201,7 @@ class OkxAccount:
     ) -> list[IncomeRecord]:
         params: dict[str, Any] = {**SWAP, "ccy": "USDT", "limit": 100}
         if symbol is not None:
-            params["instId"] = symbol
+            params["instId"] = inst_id(symbol)
         if since_ms is not None:
             params["begin"] = since_ms
         out: list[IncomeRecord] = []
@@ -211,7 +219,7 @@ class OkxAccount:
                     income_type=t,
                     amount=a,
                     asset="USDT",
-                    symbol=str(r.get("instId", "")),
+                    symbol=harness_symbol(str(r.get("instId", ""))),
                     time_ms=int(r["ts"]),
                     tran_id=int(r["billId"]),
                     info=kind,
@@ -222,23 +230,27 @@ class OkxAccount:
         return sorted(out, key=lambda r: r.time_ms)
 
     async def commission_rates(self, symbol: str) -> FeeRates:
-        family = symbol.removesuffix("-SWAP")
+        family = inst_id(symbol).removesuffix("-SWAP")
         raw = await self._req("privateGetAccountTradeFee", {**SWAP, "instFamily": family})
         row = first_of(raw, "fee rates")
         # OKX quotes USDT-margined swap fees as makerU/takerU, negative for a charge.
         return FeeRates(maker=-dec(row["makerU"], "makerU"), taker=-dec(row["takerU"], "takerU"))
 
     async def set_leverage(self, symbol: str, leverage: int) -> int:
-        params = {"instId": symbol, "lever": str(leverage), "mgnMode": self._td_mode(symbol)}
+        params = {
+            "instId": inst_id(symbol),
+            "lever": str(leverage),
+            "mgnMode": self._td_mode(symbol),
+        }
         row = first_of(await self._req("privatePostAccountSetLeverage", params), "leverage")
         return int(dec(row["lever"], "lever"))
 
     async def set_margin_mode(self, symbol: str, mode: MarginMode) -> None:
-        self._modes[symbol] = mode
+        self._modes[inst_id(symbol)] = mode
 
     async def add_isolated_margin(self, symbol: str, amount: Decimal) -> None:
         params = {
-            "instId": symbol,
+            "instId": inst_id(symbol),
             "posSide": "net",
             "type": "add" if amount >= 0 else "reduce",
             "amt": format(abs(amount), "f"),
@@ -272,7 +284,7 @@ class OkxVenue(CcxtVenueBase):
         super().__init__(exchange=account.exchange, **kwargs)
         self._account = account
         self._ct = contracts
-        self._symbols = symbols
+        self._symbols = tuple(inst_id(s) for s in symbols)  # OKX ids or harness symbols
 
     def account(self) -> OkxAccount:
         return self._account
@@ -282,13 +294,14 @@ class OkxVenue(CcxtVenueBase):
         :meth:`brackets` (two calls per symbol: OKX publishes tiers per instrument family)."""
         rows = await self._ct.load()
         out: dict[str, Instrument] = {}
-        for inst_id in self._symbols:
-            r = rows.get(inst_id)
+        for inst in self._symbols:
+            r = rows.get(inst)
             if r is None or r.get("ctType") != "linear" or r.get("state") != "live":
                 continue
             ct, tick = dec(r["ctVal"], "ctVal"), dec(r["tickSz"], "tickSz")
-            out[inst_id] = Instrument(
-                symbol=inst_id,
+            symbol = harness_symbol(inst)
+            out[symbol] = Instrument(
+                symbol=symbol,
                 base_asset=str(r.get("ctValCcy", "")),
                 quote_asset=str(r.get("settleCcy", "")),
                 margin_asset=str(r.get("settleCcy", "")),
@@ -300,17 +313,17 @@ class OkxVenue(CcxtVenueBase):
                 min_price=tick,  # OKX publishes no static price band (its limits move)
                 max_price=Decimal("Infinity"),
                 min_notional=ZERO,
-                brackets=await self.brackets(inst_id),
+                brackets=await self.brackets(inst),
                 liquidation=LiquidationPolicy(variant=LiquidationVariant.TIER_STEP_DOWN),
             )
         return out
 
     async def order_book(self, symbol: str, limit: int = 100) -> BookSnapshot:
         ct = await self._ct.ct_val(symbol)
-        raw = await self.request("publicGetMarketBooks", {"instId": symbol, "sz": min(limit, 400)})
-        book = first_of(raw, "book")
+        params = {"instId": inst_id(symbol), "sz": min(limit, 400)}
+        book = first_of(await self.request("publicGetMarketBooks", params), "book")
         return BookSnapshot(
-            symbol=symbol,
+            symbol=harness_symbol(inst_id(symbol)),
             bids=tuple((dec(p), dec(q) * ct) for p, q, *_ in book.get("bids", ())),
             asks=tuple((dec(p), dec(q) * ct) for p, q, *_ in book.get("asks", ())),
             time_ms=int(book.get("ts", 0)),
@@ -319,6 +332,7 @@ class OkxVenue(CcxtVenueBase):
 
     async def mark(self, symbol: str) -> MarkSnapshot:
         """mark-price + index-tickers + ticker + funding-rate (four calls)."""
+        name, symbol = harness_symbol(inst_id(symbol)), inst_id(symbol)
         mark = first_of(
             await self.request("publicGetPublicMarkPrice", {**SWAP, "instId": symbol}), "mark"
         )
@@ -332,7 +346,7 @@ class OkxVenue(CcxtVenueBase):
         )
         next_ms, after_ms = int(funding["fundingTime"]), int(funding.get("nextFundingTime") or 0)
         return MarkSnapshot(
-            symbol=symbol,
+            symbol=name,
             mark_price=dec(mark["markPx"], "markPx"),
             index_price=dec(index["idxPx"], "idxPx"),
             last_price=dec_or_none(ticker.get("last"), "last"),
@@ -345,6 +359,7 @@ class OkxVenue(CcxtVenueBase):
 
     async def brackets(self, symbol: str) -> tuple[Bracket, ...]:
         """OKX's size tiers for the symbol's family, as notional at the current mark."""
+        symbol = inst_id(symbol)
         ct = await self._ct.ct_val(symbol)
         params = {**SWAP, "tdMode": "cross", "instFamily": symbol.removesuffix("-SWAP")}
         rows = data_of(await self.request("publicGetPublicPositionTiers", params))
@@ -389,14 +404,15 @@ class OkxVenue(CcxtVenueBase):
 
     async def funding_history(self, symbol: str, since_ms: int | None = None) -> list[FundingEvent]:
         """Realized rates; OKX does not publish the settlement mark (``mark_price`` is 0)."""
-        params: dict[str, Any] = {"instId": symbol, "limit": 100}
+        name = harness_symbol(inst_id(symbol))
+        params: dict[str, Any] = {"instId": inst_id(symbol), "limit": 100}
         if since_ms is not None:
             params["before"] = since_ms - 1  # OKX: records newer than this time
         rows = data_of(await self.request("publicGetPublicFundingRateHistory", params))
         return sorted(
             (
                 FundingEvent(
-                    symbol=symbol,
+                    symbol=name,
                     funding_rate=dec(r.get("realizedRate") or r["fundingRate"], "realizedRate"),
                     funding_time_ms=int(r["fundingTime"]),
                     mark_price=ZERO,
@@ -408,12 +424,13 @@ class OkxVenue(CcxtVenueBase):
 
     async def funding_info(self, symbol: str) -> FundingInfo:
         row = first_of(
-            await self.request("publicGetPublicFundingRate", {"instId": symbol}), "funding"
+            await self.request("publicGetPublicFundingRate", {"instId": inst_id(symbol)}),
+            "funding",
         )
         next_ms, after_ms = int(row["fundingTime"]), int(row.get("nextFundingTime") or 0)
         hours = (after_ms - next_ms) // 3_600_000 if after_ms > next_ms else 8
         return FundingInfo(
-            symbol=symbol,
+            symbol=harness_symbol(inst_id(symbol)),
             interval_hours=hours,
             interest_rate=dec(row.get("interestRate") or 0, "interestRate"),
             clamp=OKX_CLAMP,

@@ -30,6 +30,8 @@ __all__ = [
     "Contracts",
     "data_of",
     "first_of",
+    "harness_symbol",
+    "inst_id",
     "okx_dialect",
     "order",
 ]
@@ -88,6 +90,26 @@ def okx_dialect(
     return None
 
 
+def inst_id(symbol: str) -> str:
+    """The OKX instrument id of a harness symbol: ``BTCUSDT`` -> ``BTC-USDT-SWAP``.
+
+    The suites name instruments as Binance and Bybit do (``BTCUSDT``); this adapter trades OKX's
+    USDT-margined linear swaps, whose ids are ``<base>-USDT-SWAP``. An OKX id (it has a ``-``)
+    passes through unchanged, and so does anything else: OKX refuses an id it does not list
+    (51001, "Instrument ID does not exist").
+    """
+    if "-" not in symbol and symbol.endswith("USDT") and len(symbol) > len("USDT"):
+        return f"{symbol[: -len('USDT')]}-USDT-SWAP"
+    return symbol
+
+
+def harness_symbol(inst: str) -> str:
+    """The harness symbol of an OKX swap id: ``BTC-USDT-SWAP`` -> ``BTCUSDT`` (others unchanged)."""
+    base, _, rest = inst.partition("-")
+    quote, _, kind = rest.partition("-")
+    return f"{base}{quote}" if kind == "SWAP" and base and quote else inst
+
+
 def data_of(raw: Any) -> list[Any]:
     return list(raw.get("data") or ()) if isinstance(raw, Mapping) else []
 
@@ -112,12 +134,14 @@ class Contracts:
         self._rows = {str(r["instId"]): r for r in data_of(raw)}
         return self._rows
 
-    async def ct_val(self, inst_id: str) -> Decimal:
-        if inst_id not in self._rows:
+    async def ct_val(self, symbol: str) -> Decimal:
+        """``ctVal`` of ``symbol`` (a harness symbol or an OKX id)."""
+        inst = inst_id(symbol)
+        if inst not in self._rows:
             await self.load()
-        if inst_id not in self._rows:
+        if inst not in self._rows:
             raise Rejected(51001, "Instrument ID does not exist.")
-        return dec(self._rows[inst_id]["ctVal"], "ctVal")
+        return dec(self._rows[inst]["ctVal"], "ctVal")
 
 
 def order(row: Mapping[str, Any], ct_val: Decimal) -> Order:
@@ -131,7 +155,7 @@ def order(row: Mapping[str, Any], ct_val: Decimal) -> Order:
     return Order(
         order_id=OrderId(str(row["ordId"])),
         client_order_id=ClientOrderId(str(row.get("clOrdId", ""))),
-        symbol=str(row["instId"]),
+        symbol=harness_symbol(str(row["instId"])),
         side=Side(str(row["side"]).upper()),
         type=kind,
         time_in_force=tif,
@@ -153,7 +177,7 @@ def fill(r: Mapping[str, Any], ct_val: Decimal) -> Fill:
     return Fill(
         trade_id=int(r["tradeId"]),
         order_id=OrderId(str(r["ordId"])),
-        symbol=str(r["instId"]),
+        symbol=harness_symbol(str(r["instId"])),
         side=Side(str(r["side"]).upper()),
         price=price,
         qty=qty,
@@ -172,7 +196,7 @@ def position(r: Mapping[str, Any], ct_val: Decimal) -> Position:
     mark = dec(r["markPx"], "markPx")
     isolated = r.get("mgnMode") == "isolated"
     return Position(
-        symbol=str(r["instId"]),
+        symbol=harness_symbol(str(r["instId"])),
         quantity=qty,
         entry_price=dec(r["avgPx"], "avgPx"),
         mark_price=mark,

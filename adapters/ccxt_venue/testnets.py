@@ -141,7 +141,8 @@ async def open_bybit_testnet(config: VenueConfig) -> BybitVenue:
 
 async def open_okx_demo(config: VenueConfig) -> OkxVenue:
     """Factory of venue ``okx-demo`` (OKX demo trading); option ``symbols=A,B`` picks the
-    instruments ``instruments()`` returns (default BTC-USDT-SWAP, ETH-USDT-SWAP)."""
+    instruments ``instruments()`` returns (OKX ids or the suites' names: ``BTC-USDT-SWAP`` or
+    ``BTCUSDT``; default BTC-USDT-SWAP, ETH-USDT-SWAP), listed under the suites' names."""
     name = "okx-demo"
     _no_options(name, config, ("symbols",))
     key, secret, password = env_credentials(name, password=True)

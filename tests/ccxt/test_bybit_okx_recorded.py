@@ -16,6 +16,7 @@ import pytest_asyncio
 
 from adapters.ccxt_venue.bybit import BybitVenue
 from adapters.ccxt_venue.okx import OkxVenue
+from adapters.ccxt_venue.okx_wire import harness_symbol, inst_id
 from harness.errors import AuthError, Banned, Missing, RateLimited, Rejected
 from harness.model import (
     ClientOrderId,
@@ -229,7 +230,10 @@ async def test_okx_sizes_are_converted_from_contracts(
     assert Capability.READ_BRACKETS not in okx.capabilities  # OKX tiers are by size
     instruments = await replay(okx_wire, OKX, "instruments", okx.instruments)
     assert all(s.headers.get("x-simulated-trading") == "1" for s in okx_wire.seen)
-    btc = instruments["BTC-USDT-SWAP"]
+    # The suites' names (BTCUSDT) on the way in and out; OKX's ids (BTC-USDT-SWAP) on the wire.
+    assert list(instruments) == ["BTCUSDT"]
+    btc = instruments["BTCUSDT"]
+    assert btc.symbol == "BTCUSDT"
     assert (btc.step_size, btc.min_qty, btc.market_max_qty, btc.tick_size) == (
         D("0.0001"),
         D("0.0001"),
@@ -242,10 +246,15 @@ async def test_okx_sizes_are_converted_from_contracts(
         (D(5400000), D(10800000), D("0.006")),
     ]
     assert btc.brackets[1].cum == D(10800)
-    book = await replay(okx_wire, OKX, "order_book", lambda: okx.order_book("BTC-USDT-SWAP", 20))
+    book = await replay(okx_wire, OKX, "order_book", lambda: okx.order_book("BTCUSDT", 20))
+    assert book.symbol == "BTCUSDT"
     assert book.asks[0] == (D("60000.1"), D("8.1235"))
     assert book.bids == ((D(60000), D("1.5")),)
-    mark = await replay(okx_wire, OKX, "mark", lambda: okx.mark("BTC-USDT-SWAP"))
+    mark = await replay(okx_wire, OKX, "mark", lambda: okx.mark("BTCUSDT"))
+    assert mark.symbol == "BTCUSDT"
+    # An OKX id given by a caller is sent as it is.
+    again = await replay(okx_wire, OKX, "mark", lambda: okx.mark("BTC-USDT-SWAP"))
+    assert again == mark
     assert (mark.mark_price, mark.index_price, mark.last_price) == (
         D("60000.3"),
         D("59998.7"),
@@ -259,6 +268,7 @@ async def test_okx_account_positions_balance_orders(okx: OkxVenue, okx_wire: Fak
     await replay(okx_wire, OKX, "instruments", okx.instruments)  # contract sizes
     account = okx.account()
     (pos,) = await replay(okx_wire, OKX, "positions", account.positions)
+    assert pos.symbol == "BTCUSDT"
     assert (pos.quantity, pos.entry_price, pos.liquidation_price, pos.leverage) == (
         D("0.01"),
         D(59000),
@@ -277,7 +287,7 @@ async def test_okx_account_positions_balance_orders(okx: OkxVenue, okx_wire: Fak
         D("49940.097"),
     )
     post_only = OrderRequest(
-        symbol="BTC-USDT-SWAP",
+        symbol="BTCUSDT",
         side=Side.BUY,
         type=OrderType.LIMIT,
         quantity=D("0.002"),
@@ -286,6 +296,7 @@ async def test_okx_account_positions_balance_orders(okx: OkxVenue, okx_wire: Fak
         client_order_id=ClientOrderId("pcrun17"),
     )
     order = await replay(okx_wire, OKX, "place_limit", lambda: account.place_order(post_only))
+    assert order.symbol == "BTCUSDT"
     assert (order.orig_qty, order.status, order.time_in_force, order.price) == (
         D("0.002"),
         OrderStatus.NEW,
@@ -296,7 +307,7 @@ async def test_okx_account_positions_balance_orders(okx: OkxVenue, okx_wire: Fak
         okx_wire,
         OKX,
         "cancel_order",
-        lambda: account.cancel_order("BTC-USDT-SWAP", order_id=OrderId("2270483145963831296")),
+        lambda: account.cancel_order("BTCUSDT", order_id=OrderId("2270483145963831296")),
     )
     assert cancelled.status is OrderStatus.CANCELED
     filled = await replay(
@@ -319,7 +330,7 @@ async def test_okx_errors_keep_the_s_code(okx: OkxVenue, okx_wire: FakeTransport
     await replay(okx_wire, OKX, "instruments", okx.instruments)
     account = okx.account()
     big = OrderRequest(
-        symbol="BTC-USDT-SWAP",
+        symbol="BTCUSDT",
         side=Side.BUY,
         type=OrderType.MARKET,
         quantity=D(100),
@@ -340,3 +351,24 @@ async def test_okx_errors_keep_the_s_code(okx: OkxVenue, okx_wire: FakeTransport
     assert isinstance(limited, RateLimited)
     assert limited.code == 50011
     assert isinstance(await rejected(okx_wire, OKX, "bad_sign", account.balance), AuthError)
+
+
+@pytest.mark.parametrize(
+    ("symbol", "inst"),
+    [
+        ("BTCUSDT", "BTC-USDT-SWAP"),
+        ("ETHUSDT", "ETH-USDT-SWAP"),
+        ("1000PEPEUSDT", "1000PEPE-USDT-SWAP"),
+    ],
+)
+def test_okx_instrument_ids_and_the_suites_names_map_both_ways(symbol: str, inst: str) -> None:
+    assert inst_id(symbol) == inst
+    assert harness_symbol(inst) == symbol
+    assert inst_id(inst) == inst  # an OKX id passes through
+
+
+@pytest.mark.parametrize("other", ["BTC-USDT", "BTC-USD-SWAP-X", "USDT", "BTCUSDC", ""])
+def test_okx_names_outside_usdt_swaps_are_left_alone(other: str) -> None:
+    """Not a USDT swap either way: passed on unchanged (OKX refuses an id it does not list)."""
+    assert harness_symbol(other) == other
+    assert inst_id(other) == other
