@@ -46,6 +46,7 @@ __all__ = [
     "market",
     "min_qty_for_notional",
     "need",
+    "new_fills",
     "open_isolated",
     "passive_price",
     "position_input",
@@ -154,6 +155,16 @@ def position_input(
         brackets=brackets,
         mark_price=mark,
     )
+
+
+def new_fills(before: list[Fill], after: list[Fill]) -> list[Fill]:
+    """The fills in ``after`` that ``before`` did not list (by trade id), in ``after``'s order.
+
+    Not ``after[len(before):]``: a venue lists only its latest fills, so on a busy account the
+    list does not grow by the fills an order adds, it moves.
+    """
+    seen = {f.trade_id for f in before}
+    return [f for f in after if f.trade_id not in seen]
 
 
 async def fills_of(

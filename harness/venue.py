@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_CEILING, Decimal
 from importlib.metadata import entry_points
+from types import MappingProxyType
 from typing import Literal, Protocol, runtime_checkable
 
 from harness.cascade import AccountExposure, AccountLiquidation
@@ -49,7 +50,9 @@ from harness.model import (
 from harness.streams import EventStream
 
 __all__ = [
+    "BINANCE_REJECT_CODES",
     "ENTRY_POINT_GROUP",
+    "REJECT_REASONS",
     "Account",
     "Capability",
     "Faults",
@@ -146,6 +149,31 @@ class StreamFaults:
     gap_symbol: str | None = None
 
 
+#: Why a venue refuses an order, as the ORD checks name the rule broken. ``VenueRules.reject_codes``
+#: maps each to the venue's error codes for it.
+REJECT_REASONS = (
+    "min_notional",  # price x quantity below the symbol's minimum
+    "price_tick",  # a limit price off the tick
+    "qty_step",  # a quantity off the step
+    "post_only_would_take",  # a post-only (GTX) order that would cross
+    "fok_unfillable",  # a fill-or-kill order the book cannot fill whole
+    "duplicate_client_id",  # a client order id a live order already has
+)
+
+#: Binance USDⓈ-M's codes (binance-usdm-surface.md §4), which the simulator speaks: -1111
+#: (precision over the asset's maximum) answers both a price and a quantity with too many places.
+BINANCE_REJECT_CODES: Mapping[str, frozenset[int]] = MappingProxyType(
+    {
+        "min_notional": frozenset({-4164}),
+        "price_tick": frozenset({-4014, -1111}),
+        "qty_step": frozenset({-4023, -1111}),
+        "post_only_would_take": frozenset({-5022}),
+        "fok_unfillable": frozenset({-5021}),
+        "duplicate_client_id": frozenset({-4116}),
+    }
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class VenueRules:
     """The venue's documented rule variants that checks must judge it by.
@@ -184,6 +212,9 @@ class VenueRules:
     funding_eligibility_window_ms: int = 0
     # §10: a funding-interval change is announced at least this long before it applies.
     funding_announcement_ms: int = 3_600_000
+    # The venue's error codes for each of REJECT_REASONS. A reason missing from the table: the
+    # harness does not know the venue's code for it, and any refusal counts (its code is shown).
+    reject_codes: Mapping[str, frozenset[int]] = field(default_factory=lambda: BINANCE_REJECT_CODES)
 
     @property
     def atomic_unit(self) -> Decimal:

@@ -20,6 +20,7 @@ from harness.probes import (
     market,
     min_qty_for_notional,
     need,
+    new_fills,
     passive_price,
     position_of,
     published_unit,
@@ -38,25 +39,37 @@ def _table(rows: list[list[str]]) -> dict[str, object]:
     }
 
 
-def _rejected_with(outcome: Order | Rejected, codes: set[int]) -> bool:
-    return isinstance(outcome, Rejected) and outcome.code in codes
+def _refusal(venue: Venue, reason: str) -> tuple[frozenset[int] | None, str]:
+    """The venue's codes for refusing an order for ``reason`` (harness.venue.REJECT_REASONS) and
+    the expectation as the report words it; ``None``: the venue's code for it is not known, any
+    refusal counts."""
+    codes = venue.rules.reject_codes.get(reason)
+    if codes is None:
+        return None, f"rejected (any code: {venue.name}'s code for {reason} is not known)"
+    return codes, "rejected " + " or ".join(str(c) for c in sorted(codes, reverse=True))
+
+
+def _refused(outcome: Order | Rejected, codes: frozenset[int] | None) -> bool:
+    return isinstance(outcome, Rejected) and (codes is None or outcome.code in codes)
 
 
 async def _expect_filter_rejection(
+    venue: Venue,
     account: Account,
     ctx: CheckContext,
     label: str,
     price: Decimal,
     qty: Decimal,
-    codes: set[int],
+    reason: str,
 ) -> None:
     """Send a resting limit buy that breaks a filter; it must be rejected and leave nothing."""
     outcome = await attempt(account, limit(SYMBOL, Side.BUY, qty, price))
     ctx.add_evidence("orders", _table([[label, str(price), str(qty), describe(outcome)]]))
+    codes, expected = _refusal(venue, reason)
     ctx.require(
         f"limit buy of {qty} @ {price}, {label}, is rejected",
-        _rejected_with(outcome, codes),
-        expected="rejected " + " or ".join(str(c) for c in sorted(codes, reverse=True)),
+        _refused(outcome, codes),
+        expected=expected,
         observed=describe(outcome),
     )
     left = await account.open_orders(SYMBOL)
@@ -135,10 +148,11 @@ async def test_min_notional_boundary(venue: Venue, account: Account, ctx: CheckC
         expected="accepted",
         observed=describe(at_min),
     )
+    codes, expected = _refusal(venue, "min_notional")
     ctx.require(
         f"{inst.symbol} {qty - inst.step_size} @ {price} (below the minimum) is rejected",
-        _rejected_with(below, {-4164}),
-        expected="rejected -4164",
+        _refused(below, codes),
+        expected=expected,
         observed=describe(below),
     )
     await account.cancel_all(inst.symbol)
@@ -157,12 +171,13 @@ async def test_price_off_tick_rejected(venue: Venue, account: Account, ctx: Chec
     book = await venue.order_book(SYMBOL, 5)
     price = passive_price(inst, book, Side.BUY) + inst.tick_size / 2
     await _expect_filter_rejection(
+        venue,
         account,
         ctx,
         f"half a tick off (tick {inst.tick_size})",
         price,
         min_qty_for_notional(inst, price),
-        {-4014, -1111},
+        "price_tick",
     )
 
 
@@ -181,12 +196,13 @@ async def test_quantity_off_step_rejected(
     book = await venue.order_book(SYMBOL, 5)
     price = passive_price(inst, book, Side.BUY)
     await _expect_filter_rejection(
+        venue,
         account,
         ctx,
         f"half a step off (step {inst.step_size})",
         price,
         min_qty_for_notional(inst, price) + inst.step_size / 2,
-        {-1111, -4023},
+        "qty_step",
     )
 
 
@@ -203,9 +219,9 @@ async def test_post_only_never_takes(venue: Venue, account: Account, ctx: CheckC
     book = await venue.order_book(SYMBOL, 5)
     best_ask = need(book.best_ask, f"an ask in {SYMBOL}")
     qty = min_qty_for_notional(inst, best_ask)
-    before = len(await account.fills(SYMBOL))
+    before = await account.fills(SYMBOL)
     crossing = await attempt(account, limit(SYMBOL, Side.BUY, qty, best_ask, TimeInForce.GTX))
-    fills = (await account.fills(SYMBOL))[before:]
+    fills = new_fills(before, await account.fills(SYMBOL))
     resting_price = passive_price(inst, book, Side.BUY)
     resting = await attempt(account, limit(SYMBOL, Side.BUY, qty, resting_price, TimeInForce.GTX))
     ctx.add_evidence(
@@ -217,13 +233,14 @@ async def test_post_only_never_takes(venue: Venue, account: Account, ctx: CheckC
             ]
         ),
     )
-    crossing_ok = _rejected_with(crossing, {-5022}) or (
+    codes, expected = _refusal(venue, "post_only_would_take")
+    crossing_ok = _refused(crossing, codes) or (
         isinstance(crossing, Order) and crossing.executed_qty == 0 and not crossing.status.is_open
     )
     ctx.require(
         "post-only buy at the best ask is refused",
         crossing_ok,
-        expected="rejected -5022 (or expired unfilled)",
+        expected=f"{expected} (or expired unfilled)",
         observed=describe(crossing),
     )
     ctx.require(
@@ -300,13 +317,14 @@ async def test_ioc_and_fok(
         expected="EXPIRED, no open orders",
         observed=f"{describe(ioc)}, {len(open_after_ioc)} open order(s)",
     )
+    codes, expected = _refusal(venue, "fok_unfillable")
     ctx.require(
         "FOK larger than the book at its limit fills nothing",
-        _rejected_with(fok_big, {-5021})
+        _refused(fok_big, codes)
         or (
             isinstance(fok_big, Order) and fok_big.executed_qty == 0 and not fok_big.status.is_open
         ),
-        expected="rejected -5021 (or expired unfilled)",
+        expected=f"{expected} (or expired unfilled)",
         observed=describe(fok_big),
     )
     ctx.equal(
@@ -406,10 +424,11 @@ async def test_duplicate_client_order_id(venue: Venue, account: Account, ctx: Ch
         expected="accepted",
         observed=describe(first),
     )
+    codes, expected = _refusal(venue, "duplicate_client_id")
     ctx.require(
         "the duplicate client order id is rejected",
-        _rejected_with(second, {-4116}),
-        expected="rejected -4116",
+        _refused(second, codes),
+        expected=expected,
         observed=describe(second),
     )
     ctx.require(
@@ -447,9 +466,9 @@ async def test_fee_is_rate_times_notional(
     book = await venue.order_book(SYMBOL, 10)
     taker_qty = need(book.asks[0] if book.asks else None, f"an ask in {SYMBOL}")[1] + inst.step_size
     # one step more than the best level: the order reaches a second level
-    start = len(await account.fills(SYMBOL))
+    before = await account.fills(SYMBOL)
     await account.place_order(market(SYMBOL, Side.BUY, taker_qty))
-    taker_fills = (await account.fills(SYMBOL))[start:]
+    taker_fills = new_fills(before, await account.fills(SYMBOL))
 
     # Maker side: rest an ask inside the spread and let another account lift it.
     book = await venue.order_book(SYMBOL, 10)
@@ -459,12 +478,12 @@ async def test_fee_is_rate_times_notional(
     if maker_price <= best_bid:
         maker_price = best_ask
     maker_qty = min_qty_for_notional(inst, maker_price)
-    start = len(await account.fills(SYMBOL))
+    before = await account.fills(SYMBOL)
     await account.place_order(limit(SYMBOL, Side.SELL, maker_qty, maker_price))
     control = need(venue.control, "a control interface (CONTROL_ACCOUNTS)")
     other = await control.create_account(Decimal(1_000_000), label="ORD-008 taker")
     await other.place_order(market(SYMBOL, Side.BUY, maker_qty))
-    maker_fills = (await account.fills(SYMBOL))[start:]
+    maker_fills = new_fills(before, await account.fills(SYMBOL))
 
     rows = []
     for fill in taker_fills + maker_fills:

@@ -18,7 +18,7 @@ from harness.model import (
     OrderType,
     Side,
 )
-from harness.probes import fills_of, published_unit
+from harness.probes import fills_of, new_fills, published_unit
 from harness.venue import Account, Venue
 
 D = Decimal
@@ -136,3 +136,12 @@ async def test_fills_of_gives_up_with_what_it_found() -> None:
     found = await _fills_of(listing, _order("x", "1"), venue)
     assert [f.trade_id for f in found] == [4]
     assert listing.calls == 5
+
+
+def test_new_fills_are_the_trade_ids_not_listed_before() -> None:
+    before = [_fill(1, "a", "1"), _fill(2, "b", "1"), _fill(3, "c", "1")]
+    # A venue listing its latest three: the list moved by two instead of growing.
+    after = [_fill(3, "c", "1"), _fill(4, "x", "0.4"), _fill(5, "y", "0.6")]
+    assert [f.trade_id for f in new_fills(before, after)] == [4, 5]
+    assert new_fills(after, after) == []
+    assert [f.trade_id for f in new_fills([], before)] == [1, 2, 3]
