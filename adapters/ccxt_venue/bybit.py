@@ -21,6 +21,7 @@ from adapters.ccxt_venue.bybit_wire import (
     TIF_OUT,
     ZERO,
     brackets,
+    first_row,
     income_records,
     instrument,
     order,
@@ -221,7 +222,7 @@ class BybitAccount:
 
     async def commission_rates(self, symbol: str) -> FeeRates:
         raw = await self._req("privateGetV5AccountFeeRate", {**LINEAR, "symbol": symbol})
-        row = rows_of(raw)[0]
+        row = first_row(raw, f"fee rates of {symbol}")
         return FeeRates(
             maker=dec(row["makerFeeRate"], "makerFeeRate"),
             taker=dec(row["takerFeeRate"], "takerFeeRate"),
@@ -300,7 +301,7 @@ class BybitVenue(CcxtVenueBase):
 
     async def mark(self, symbol: str) -> MarkSnapshot:
         raw = await self.request("publicGetV5MarketTickers", {**LINEAR, "symbol": symbol})
-        t = rows_of(raw)[0]
+        t = first_row(raw, f"the ticker of {symbol}")
         hours = int(t.get("fundingIntervalHour") or 8)
         return MarkSnapshot(
             symbol=symbol,

@@ -37,6 +37,7 @@ __all__ = [
     "RATE_CODES",
     "brackets",
     "bybit_dialect",
+    "first_row",
     "instrument",
     "order",
     "position",
@@ -106,6 +107,16 @@ def result_of(raw: Any) -> Any:
 
 def rows_of(raw: Any) -> list[Any]:
     return list(result_of(raw).get("list", ()))
+
+
+def first_row(raw: Any, what: str) -> Mapping[str, Any]:
+    """The first row of a ``result.list``; an empty list is Bybit's "no such symbol" answer
+    (10001 on an unknown symbol; a listed symbol always has a row)."""
+    rows = rows_of(raw)
+    if not rows:
+        raise Rejected(10001, f"{what} not found")
+    first: Mapping[str, Any] = rows[0]
+    return first
 
 
 def brackets(rows: list[Mapping[str, Any]]) -> tuple[Bracket, ...]:

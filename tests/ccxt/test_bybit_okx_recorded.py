@@ -20,6 +20,7 @@ from adapters.ccxt_venue.okx_wire import harness_symbol, inst_id
 from harness.errors import AuthError, Banned, Missing, RateLimited, Rejected
 from harness.model import (
     ClientOrderId,
+    Fill,
     MarginMode,
     OrderId,
     OrderRequest,
@@ -28,6 +29,7 @@ from harness.model import (
     Side,
     TimeInForce,
 )
+from harness.probes import published_unit
 from harness.venue import Capability, VenueConfig, open_venue
 from tests.ccxt.transport import FakeTransport, load_fixture
 
@@ -372,3 +374,50 @@ def test_okx_names_outside_usdt_swaps_are_left_alone(other: str) -> None:
     """Not a USDT swap either way: passed on unchanged (OKX refuses an id it does not list)."""
     assert harness_symbol(other) == other
     assert inst_id(other) == other
+
+
+# ------------------------------------------- fills and fee rates (ORD-009, MARK-007 read them)
+def _fee_and_pnl_hold(fills: list[Fill], taker: Decimal, entry: Decimal) -> None:
+    """The recorded fills obey what ORD-009 and MARK-007 check, at the venue's precision."""
+    unit = D("1E-8")
+    for f in fills:
+        fee = f.qty * f.price * taker
+        assert abs(f.commission - fee) <= published_unit(f.commission, unit), (f, fee)
+    opening, closing = fills
+    assert opening.realized_pnl == 0
+    assert closing.realized_pnl == closing.qty * (closing.price - entry)  # a long closed
+
+
+@pytest.mark.asyncio
+async def test_bybit_fills_and_fee_rates(bybit: BybitVenue, bybit_wire: FakeTransport) -> None:
+    account = bybit.account()
+    rates = await replay(
+        bybit_wire, BYBIT, "fee_rates", lambda: account.commission_rates("BTCUSDT")
+    )
+    assert (rates.maker, rates.taker) == (D("0.0002"), D("0.00055"))
+    fills = await replay(bybit_wire, BYBIT, "fills", lambda: account.fills("BTCUSDT"))
+    # The funding row is not a fill; the trades come oldest first, order ids and UUIDs kept.
+    assert [(f.side, f.qty, f.price, f.maker) for f in fills] == [
+        (Side.BUY, D("0.002"), D("66000.66"), False),
+        (Side.SELL, D("0.002"), D("66010.66"), False),
+    ]
+    assert fills[0].order_id == OrderId("4e6a1b0d-9c2e-4a59-8b7d-0e1f2a3b4c5e")
+    assert fills[0].trade_id == int("c3b2a1908f7e4d6c9b5a4f3e2d1c0b9a", 16)
+    assert (fills[1].commission, fills[1].realized_pnl) == (D("0.07261173"), D("0.02"))
+    _fee_and_pnl_hold(fills, rates.taker, entry=D("66000.66"))
+
+
+@pytest.mark.asyncio
+async def test_okx_fills_and_fee_rates(okx: OkxVenue, okx_wire: FakeTransport) -> None:
+    await replay(okx_wire, OKX, "instruments", okx.instruments)  # contract sizes
+    account = okx.account()
+    rates = await replay(okx_wire, OKX, "fee_rates", lambda: account.commission_rates("BTCUSDT"))
+    assert (rates.maker, rates.taker) == (D("0.0002"), D("0.0005"))  # OKX: negative = charged
+    fills = await replay(okx_wire, OKX, "fills", lambda: account.fills("BTCUSDT"))
+    # 2 contracts of 0.01 BTC; OKX's negative fee is a charge; oldest first; our symbol names.
+    assert [(f.symbol, f.side, f.qty, f.price, f.commission) for f in fills] == [
+        ("BTCUSDT", Side.BUY, D("0.02"), D("60000.1"), D("0.600001")),
+        ("BTCUSDT", Side.SELL, D("0.02"), D("60010.1"), D("0.600101")),
+    ]
+    assert fills[1].order_id == OrderId("2270483145963831400")
+    _fee_and_pnl_hold(fills, rates.taker, entry=D("60000.1"))
