@@ -113,6 +113,8 @@ async def test_bybit_reads_market_data_from_the_v5_testnet(
 async def test_bybit_positions_and_balance(bybit: BybitVenue, bybit_wire: FakeTransport) -> None:
     account = bybit.account()
     (pos,) = await replay(bybit_wire, BYBIT, "positions", account.positions)
+    # MARK-006's rule on the record as parsed (a short: the sign comes from side "Sell").
+    assert pos.unrealized_pnl == pos.quantity * (pos.mark_price - pos.entry_price) == D("0.1269")
     assert (pos.quantity, pos.entry_price, pos.leverage, pos.margin_mode) == (
         D("-0.01"),
         D(65500),
@@ -271,6 +273,8 @@ async def test_okx_account_positions_balance_orders(okx: OkxVenue, okx_wire: Fak
     account = okx.account()
     (pos,) = await replay(okx_wire, OKX, "positions", account.positions)
     assert pos.symbol == "BTCUSDT"
+    # MARK-006's rule on the record as parsed (1 contract of 0.01 BTC).
+    assert pos.unrealized_pnl == pos.quantity * (pos.mark_price - pos.entry_price) == D("10.003")
     assert (pos.quantity, pos.entry_price, pos.liquidation_price, pos.leverage) == (
         D("0.01"),
         D(59000),
