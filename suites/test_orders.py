@@ -538,12 +538,13 @@ async def test_taker_fees_are_the_published_rate_times_each_fill(
 ) -> None:
     """Each taker fill's fee is the account's published taker rate times that fill's notional.
 
-    Observational, for any venue that trades: a small market buy, then the market sell that
-    closes it. Fee = |fill qty| x fill price x the taker rate the venue publishes for the account
-    (rounded half up to the atomic unit; judged at the last decimal place the venue publishes
-    the fee with, if coarser) — on the fill's own price, never the mark, the order or the
-    position. Both orders must fill, as takers only; at least one fill must be at a price other
-    than the mark before it (so the case can tell the fill's price from the mark).
+    Observational, for any venue that trades: a small market buy, then the reduce-only market
+    order that closes the position. Fee = |fill qty| x fill price x the taker rate the venue
+    publishes for the account (rounded half up to the atomic unit; judged at the last decimal
+    place the venue publishes the fee with, if coarser) — on the fill's own price, never the
+    mark, the order or the position. Both orders must fill, as takers only; at least one fill
+    must be at a price other than the mark before it (so the case can tell the fill's price
+    from the mark).
 
     Source: perp-mechanics.md §5(a), §5(d)
     """
@@ -552,15 +553,14 @@ async def test_taker_fees_are_the_published_rate_times_each_fill(
     unit = venue.rules.atomic_unit
     rows = []
     telling = 0  # fills at a price other than the mark just before their order
-    for side in (Side.BUY, Side.SELL):
+    for leg in ("open", "close"):
         mark = (await venue.mark(SYMBOL)).mark_price
-        if side is Side.BUY:
-            qty = min_qty_for_notional(inst, mark, Decimal(2))
-        else:
-            qty = abs(
-                need(await position_of(account, SYMBOL), "the position the buy opened").quantity
-            )
-        order = await account.place_order(market(SYMBOL, side, qty, reduce_only=side is Side.SELL))
+        if leg == "open":
+            side, qty = Side.BUY, min_qty_for_notional(inst, mark, Decimal(2))
+        else:  # the whole position, whichever way it points (an account may have held one)
+            held = need(await position_of(account, SYMBOL), "the position the buy opened")
+            side, qty = (Side.SELL if held.quantity > 0 else Side.BUY), abs(held.quantity)
+        order = await account.place_order(market(SYMBOL, side, qty, reduce_only=leg == "close"))
         fills = await fills_of(venue, account, order)
         ctx.require(
             f"market {side.value.lower()} of {qty}: filled as a taker only",
