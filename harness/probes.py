@@ -33,7 +33,7 @@ from harness.model import (
     quantize_up,
 )
 from harness.oracle import PositionInput, PositionSide, mark_band, mark_price, moving_average_basis
-from harness.venue import Account, Venue
+from harness.venue import Account, Capability, Venue
 
 __all__ = [
     "LiquidationDrive",
@@ -174,13 +174,19 @@ async def fills_of(
     account's list: a venue returns only the latest fills, so a busy testnet account's list
     does not grow by what one order adds).
 
-    A real venue may list an execution a moment after the order shows it filled: while the
-    fills found cover less than the order's executed quantity, asked again up to ``attempts``
-    times, ``wait_s`` apart on the venue's clock (on the simulator they are there at once).
+    A real venue may list an execution a moment after the order shows it filled, or answer a
+    market order before it shows any fill: while the fills found cover less than the order's
+    executed quantity, or a market order has none yet, asked again up to ``attempts`` times,
+    ``wait_s`` apart on the venue's clock. Not on a venue whose clock the harness drives
+    (``CONTROL_CLOCK``, the simulator): its fills are there at once, and waiting would move its
+    market time.
     """
+    if Capability.CONTROL_CLOCK in venue.capabilities:
+        attempts = 1
     for attempt in range(attempts):
         found = [f for f in await account.fills(order.symbol) if f.order_id == order.order_id]
-        if sum((f.qty for f in found), Decimal(0)) >= order.executed_qty or attempt + 1 == attempts:
+        covered = sum((f.qty for f in found), Decimal(0)) >= order.executed_qty
+        if (covered and (found or order.type is not OrderType.MARKET)) or attempt + 1 == attempts:
             return found
         await venue.clock.sleep(wait_s)
     return []

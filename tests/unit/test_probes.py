@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import cast
 
@@ -19,7 +19,7 @@ from harness.model import (
     Side,
 )
 from harness.probes import fills_of, new_fills, published_unit
-from harness.venue import Account, Venue
+from harness.venue import Account, Capability, Venue
 
 D = Decimal
 UNIT = D("0.00000001")
@@ -97,7 +97,10 @@ class _Listing:
 
 @dataclass
 class _Venue:
+    """A venue with a wall clock (no ``CONTROL_CLOCK``), its time simulated for the test."""
+
     clock: VirtualClock = field(default_factory=VirtualClock)
+    capabilities: frozenset[Capability] = frozenset({Capability.TRADE})
 
 
 async def _fills_of(listing: _Listing, order: Order, venue: _Venue) -> list[Fill]:
@@ -127,6 +130,37 @@ async def test_fills_of_asks_again_while_the_executions_lag_the_order() -> None:
     assert [f.trade_id for f in found] == [4, 5]
     assert listing.calls == 3
     assert venue.clock.now_ms() == start + 400  # two waits of 0.2 s on the venue's clock
+
+
+@pytest.mark.asyncio
+async def test_fills_of_waits_for_a_market_orders_first_fill() -> None:
+    """A venue that answers a market order before it shows it filled (executed 0)."""
+    venue = _Venue()
+    start = venue.clock.now_ms()
+    listing = _Listing([[], [_fill(4, "x", "1")]])
+    found = await _fills_of(listing, _order("x", "0"), venue)
+    assert [f.trade_id for f in found] == [4]
+    assert venue.clock.now_ms() == start + 200
+
+
+@pytest.mark.asyncio
+async def test_fills_of_does_not_wait_for_a_resting_limit_order() -> None:
+    venue = _Venue()
+    start = venue.clock.now_ms()
+    resting = replace(_order("x", "0"), type=OrderType.LIMIT, price=D(59_000))
+    listing = _Listing([[]])
+    assert await _fills_of(listing, resting, venue) == []
+    assert (listing.calls, venue.clock.now_ms()) == (1, start)
+
+
+@pytest.mark.asyncio
+async def test_fills_of_never_moves_a_driven_clock() -> None:
+    """On a venue whose clock the harness drives, fills are there at once: one look, no wait."""
+    venue = _Venue(capabilities=frozenset({Capability.TRADE, Capability.CONTROL_CLOCK}))
+    start = venue.clock.now_ms()
+    listing = _Listing([[], [_fill(4, "x", "1")]])
+    assert await _fills_of(listing, _order("x", "1"), venue) == []
+    assert (listing.calls, venue.clock.now_ms()) == (1, start)
 
 
 @pytest.mark.asyncio
