@@ -50,8 +50,8 @@ from harness.model import (
 from harness.streams import EventStream
 
 __all__ = [
-    "BINANCE_REJECT_CODES",
     "ENTRY_POINT_GROUP",
+    "REFERENCE_REJECT_CODES",
     "REJECT_REASONS",
     "Account",
     "Capability",
@@ -160,9 +160,10 @@ REJECT_REASONS = (
     "duplicate_client_id",  # a client order id a live order already has
 )
 
-#: Binance USDⓈ-M's codes (binance-usdm-surface.md §4), which the simulator speaks: -1111
-#: (precision over the asset's maximum) answers both a price and a quantity with too many places.
-BINANCE_REJECT_CODES: Mapping[str, frozenset[int]] = MappingProxyType(
+#: The reference dialect's codes (binance-usdm-surface.md §4): the simulator speaks it, as Binance
+#: USDⓈ-M does. -1111 (precision over the asset's maximum) answers both a price and a quantity
+#: with too many places.
+REFERENCE_REJECT_CODES: Mapping[str, frozenset[int]] = MappingProxyType(
     {
         "min_notional": frozenset({-4164}),
         "price_tick": frozenset({-4014, -1111}),
@@ -214,7 +215,9 @@ class VenueRules:
     funding_announcement_ms: int = 3_600_000
     # The venue's error codes for each of REJECT_REASONS. A reason missing from the table: the
     # harness does not know the venue's code for it, and any refusal counts (its code is shown).
-    reject_codes: Mapping[str, frozenset[int]] = field(default_factory=lambda: BINANCE_REJECT_CODES)
+    reject_codes: Mapping[str, frozenset[int]] = field(
+        default_factory=lambda: REFERENCE_REJECT_CODES
+    )
 
     @property
     def atomic_unit(self) -> Decimal:

@@ -14,7 +14,7 @@ from adapters.ccxt_venue.testnets import env_credentials
 from harness.errors import ConfigError, VenueUnavailable
 from harness.safety import MainnetRefused
 from harness.venue import (
-    BINANCE_REJECT_CODES,
+    REFERENCE_REJECT_CODES,
     REJECT_REASONS,
     VenueConfig,
     VenueRules,
@@ -137,22 +137,22 @@ async def test_needs_a_venue(venue, ctx):
     ("venue", "known"),
     [("binanceusdm-demo", True), ("bybit-testnet", False), ("okx-demo", False)],
 )
-async def test_order_refusal_codes_are_binances_or_left_unjudged(
+async def test_order_refusal_codes_are_the_references_or_left_unjudged(
     venue: str, known: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The ORD checks judge a refusal's code only where the venue's code table is known:
-    Binance's on binanceusdm-demo; none (any refusal counts, its code shown) on Bybit and OKX,
-    whose codes for these refusals have not been confirmed against the venues."""
+    """The ORD checks judge a refusal's code only where the venue's code table is known: the
+    reference dialect's (Binance's) on binanceusdm-demo; none (any refusal counts, its code
+    shown) on Bybit and OKX, whose codes for these refusals are not confirmed against them."""
     for name in TESTNETS[venue]:
         monkeypatch.setenv(name, "fake-credential")
     opened = await open_venue(venue, VenueConfig())
     try:
         codes = opened.rules.reject_codes
-        assert codes == (BINANCE_REJECT_CODES if known else {})
+        assert codes == (REFERENCE_REJECT_CODES if known else {})
     finally:
         await opened.close()
 
 
-def test_binances_refusal_codes_cover_every_reason_the_checks_name() -> None:
-    assert set(BINANCE_REJECT_CODES) == set(REJECT_REASONS)
-    assert VenueRules().reject_codes == BINANCE_REJECT_CODES  # the simulator's dialect
+def test_the_reference_refusal_codes_cover_every_reason_the_checks_name() -> None:
+    assert set(REFERENCE_REJECT_CODES) == set(REJECT_REASONS)
+    assert VenueRules().reject_codes == REFERENCE_REJECT_CODES  # the simulator's dialect
