@@ -9,7 +9,7 @@ treated as "not published" when absent, as on the real venue.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from adapters.ccxt_venue._wire import dec, dec_or_none, retry_after
@@ -177,7 +177,18 @@ def tradable(sym: Mapping[str, Any]) -> bool:
 
 
 def _levels(rows: Iterable[Any]) -> tuple[tuple[Decimal, Decimal], ...]:
-    return tuple((dec(p, "price"), dec(q, "qty")) for p, q, *_ in rows)
+    """``[price, qty, ...]`` rows as decimals; a row that is not two numeric strings is read by
+    :func:`dec` (which names the field it refuses). A depth answer has up to 2,000 of them."""
+    out: list[tuple[Decimal, Decimal]] = []
+    for p, q, *_ in rows:
+        if type(p) is str and type(q) is str:
+            try:
+                out.append((Decimal(p), Decimal(q)))
+                continue
+            except InvalidOperation:
+                pass
+        out.append((dec(p, "price"), dec(q, "qty")))
+    return tuple(out)
 
 
 def book(symbol: str, raw: Mapping[str, Any]) -> BookSnapshot:

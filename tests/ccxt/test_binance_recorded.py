@@ -14,8 +14,17 @@ from typing import Any, TypeVar
 import pytest
 import pytest_asyncio
 
+from adapters.ccxt_venue import binance_wire as bw
 from adapters.ccxt_venue.binance import DEMO_WEIGHTS, BinanceVenue
-from harness.errors import AuthError, Banned, Missing, RateLimited, Rejected, Unavailable
+from harness.errors import (
+    AuthError,
+    Banned,
+    Missing,
+    RateLimited,
+    Rejected,
+    Unavailable,
+    VenueError,
+)
 from harness.model import (
     ClientOrderId,
     IncomeType,
@@ -110,6 +119,20 @@ async def test_order_book_levels_are_exact_decimals(
     assert book.bids[0] == (D("60000.00"), D("1.500"))
     assert book.asks == ((D("60000.10"), D("0.842")), (D("60000.30"), D("2.000")))
     assert (book.time_ms, book.update_id) == (1767225600250, 8824562397123)
+
+
+def test_depth_rows_read_as_exact_decimals_or_refused_by_field() -> None:
+    """The depth parser's fast path (two numeric strings) reads what :func:`dec` reads; any
+    other row goes through :func:`dec`, which names the field it refuses."""
+    rows = [["60000.10", "0.842", "ignored"], ["1E+3", "-0"], [60000, Decimal("1.5")]]
+    assert bw.book("BTCUSDT", {"bids": rows}).bids == (
+        (D("60000.10"), D("0.842")),
+        (D("1E+3"), D("-0")),
+        (D(60000), D("1.5")),
+    )
+    for bad, field in ((["x", "1"], "price"), (["1", "1.2.3"], "qty"), ([True, "1"], "price")):
+        with pytest.raises(VenueError, match=f"{field}="):
+            bw.book("BTCUSDT", {"asks": [bad]})
 
 
 @pytest.mark.asyncio

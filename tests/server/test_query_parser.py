@@ -209,9 +209,27 @@ def test_dumps_writes_enum_members_and_nested_values_as_before() -> None:
     )
 
 
+ROWS = st.lists(
+    st.lists(st.text(max_size=6) | st.sampled_from(list(Side)), max_size=3)
+    | st.tuples(st.text(max_size=6), SCALARS),
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ROWS)
+def test_dumps_writes_rows_of_strings_as_the_general_encoder(rows: list[Any]) -> None:
+    """Book levels and the like (a list of rows of strings) take a joined fast path: the same
+    text as the general encoder, a row with anything but strings in it included."""
+    for obj in (rows, {"bids": rows}, tuple(rows)):
+        assert dumps(obj) == _reference_dump(obj)
+
+
 def test_dumps_refuses_floats_and_non_finite_decimals() -> None:
     with pytest.raises(TypeError, match="never float"):
         dumps({"price": 1.5})
+    with pytest.raises(TypeError, match="never float"):  # inside a row of the fast path
+        dumps({"bids": [["60000.1", "0.5"], ["60000.0", 0.5]]})
     with pytest.raises(ValueError, match="cannot write"):
         dumps([Decimal("NaN")])
 

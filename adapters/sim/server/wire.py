@@ -47,11 +47,13 @@ def s(value: Decimal | int) -> str:
 
 
 def _dump(obj: Any, out: list[str]) -> None:
-    """Append ``obj``'s JSON to ``out``; an exact ``dict`` and its scalars inline.
+    """Append ``obj``'s JSON to ``out``; an exact ``dict`` or ``list`` and its scalars inline.
 
-    The rules are the module docstring's; the fast path only saves the isinstance chain and
+    The rules are the module docstring's; the fast paths only save the isinstance chain and
     a call per value for the types payloads are made of (a ``str`` subclass such as an enum
-    member, or anything else, takes the general path, which writes it the same way).
+    member, or anything else, takes the general path, which writes it the same way). A list of
+    rows of strings (book levels: ~120 calls a depth answer on the general path) is joined
+    whole.
     """
     kind = type(obj)
     if kind is dict:
@@ -74,7 +76,26 @@ def _dump(obj: Any, out: list[str]) -> None:
                 _dump(value, inner)
                 parts.append("".join(inner))
         out.append("{" + ",".join(parts) + "}")
-    else:  # lists and everything else: the general path
+    elif kind is list or kind is tuple:
+        items: list[str] = []
+        for value in obj:
+            vkind = type(value)
+            if vkind is str:
+                items.append(_encode_str(value))
+                continue
+            if vkind is list or vkind is tuple:
+                # A row of strings (a book level, a kline): _encode_str takes any str, a StrEnum
+                # member included, as _dump_any writes it; anything else raises TypeError.
+                try:
+                    items.append("[" + ",".join(map(_encode_str, value)) + "]")
+                    continue
+                except TypeError:
+                    pass
+            nested: list[str] = []
+            _dump(value, nested)
+            items.append("".join(nested))
+        out.append("[" + ",".join(items) + "]")
+    else:  # everything else: the general path
         _dump_any(obj, out)
 
 
