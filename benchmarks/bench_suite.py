@@ -27,7 +27,9 @@ without it.
 ``--repeat N`` runs each configuration N times, interleaved, and keeps the fastest of each
 (on a machine shared with other work). ``--quick`` runs a few areas only (a smoke test: its
 figures are not the target's workload); ``--profile`` saves a cProfile of the serial ``sim``
-run to benchmarks/out/suite_sim.prof.
+run to benchmarks/out/suite_sim.prof and of the ``sim-http`` run (client, server and simulator
+share its process) to benchmarks/out/suite_sim_http.prof, each with a text summary, after the
+timed runs (profiling slows a run down).
 """
 
 from __future__ import annotations
@@ -111,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1, help="run seed (default 1)")
     parser.add_argument("--quick", action="store_true", help=f"only -k {QUICK!r} (smoke test)")
-    parser.add_argument("--profile", action="store_true", help="cProfile the serial sim run")
+    parser.add_argument(
+        "--profile", action="store_true", help="cProfile the serial sim and sim-http runs"
+    )
     parser.add_argument(
         "--repeat",
         type=int,
@@ -124,10 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     select = ["-k", QUICK] if args.quick else []
-    profile = None
+    profiles: dict[str, Path] = {}
     if args.profile:
         OUT.mkdir(parents=True, exist_ok=True)
-        profile = OUT / "suite_sim.prof"
+        profiles = {"sim": OUT / "suite_sim.prof", "sim-http": OUT / "suite_sim_http.prof"}
     with tempfile.TemporaryDirectory(prefix="bench-suite-") as tmp:
         base = Path(tmp)
         env = dict(os.environ)
@@ -157,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         cold_s, cold_cpu, cold_dir = best["cold"]
         load_after = os.getloadavg()[0]
-        if profile is not None:  # after the timed runs: profiling slows a run down
-            run_suite(base / "prof", "sim", args.seed, select, profile, env=env)
+        for venue, profile in profiles.items():  # after the timed runs: profiling slows a run
+            run_suite(base / "prof", venue, args.seed, select, profile, env=env)
             _profile_summary(profile)
         serial, spread = results(sim_dir), results(par_dir)
         same = serial == spread == results(cold_dir)
