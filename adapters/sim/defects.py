@@ -301,7 +301,15 @@ DEFECTS: dict[str, Defect] = {
         Defect(
             name="param-trigger-ignored",
             description="the parameter controller changes a parameter whatever its trigger signal",
-            breaks=("PARAM-001",),
+            breaks=("PARAM-001", "PARAM-007"),
+        ),
+        Defect(
+            name="param-trigger-strict",
+            description=(
+                "parameter triggers compare strictly: a signal exactly at its tightening "
+                "(relaxing) threshold does not act (> and < instead of >= and <=)"
+            ),
+            breaks=("PARAM-007",),
         ),
         Defect(
             name="no-announcement-lead",
@@ -311,7 +319,7 @@ DEFECTS: dict[str, Defect] = {
         Defect(
             name="no-cooldown-on-params",
             description="parameter changes ignore the cooling period (one per decision)",
-            breaks=("PARAM-002",),
+            breaks=("PARAM-002", "PARAM-007"),
         ),
         Defect(
             name="no-hysteresis",
@@ -319,12 +327,12 @@ DEFECTS: dict[str, Defect] = {
                 "parameter triggers use one threshold for tightening and relaxing (and the "
                 "funding interval reverts after one calm settlement), so a signal near it flaps"
             ),
-            breaks=("PARAM-003",),
+            breaks=("PARAM-003", "PARAM-007"),
         ),
         Defect(
             name="advisor-unclamped",
             description="an advisor's output is applied without the bounds and the maximum step",
-            breaks=("PARAM-004",),
+            breaks=("PARAM-004", "PARAM-007"),
         ),
         Defect(
             name="audit-log-wrong-applied",

@@ -449,6 +449,32 @@ def test_param_trigger_ignored_tightens_inside_the_band() -> None:
     assert all(c.new != c.old for c in broken)
 
 
+@pytest.mark.parametrize("tightening", [True, False])
+def test_param_trigger_strict_does_not_act_with_the_signal_exactly_at_its_threshold(
+    tightening: bool,
+) -> None:
+    """The rule acts at ``signal >= tighten_at`` (``<= relax_at``); the defect needs ``>``
+    (``<``). Decisions from maint_margin_rate's base, or from one step above it to relax."""
+
+    def run(engine: Engine) -> list[tuple[str | None, Decimal | None]]:
+        mmr = _specs(engine)["maint_margin_rate"]
+        up = mmr.base + mmr.max_step
+        if not tightening:  # one step up first, then wait out the cooling period
+            _run(engine, "scripted", {"volatility": mmr.tighten_at}, 10_000, [{mmr.name: up}])
+            engine.clock.advance(mmr.cooling_ms)
+        signal, output = (mmr.tighten_at, up) if tightening else (mmr.relax_at, mmr.base)
+        _run(engine, "scripted", {"volatility": signal}, 10_000, [{mmr.name: output}])
+        if "param-trigger-strict" not in engine.defects:  # the rule's own decisions
+            _no_replay_mismatch(engine)
+        return [(_first_failed(e), e.applied) for e in _decisions(engine)][-1:]
+
+    clean, broken = _both("param-trigger-strict", run)
+    mmr = _specs(make_engine())["maint_margin_rate"]
+    expected = mmr.base + mmr.max_step if tightening else mmr.base
+    assert clean == [(None, expected)]
+    assert broken == [("trigger", None)]
+
+
 def test_no_announcement_lead_applies_at_the_announcement() -> None:
     clean, broken = _both(
         "no-announcement-lead", lambda e: _changes(_run(e, "extreme", STRESS, 10_000))

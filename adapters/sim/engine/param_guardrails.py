@@ -204,6 +204,8 @@ class Guardrails:
     def _triggered(self, spec: ParamSpec, tightening: bool, signal: Decimal) -> bool:
         if self.engine.has("param-trigger-ignored"):
             return True
+        if self.engine.has("param-trigger-strict"):  # > and < where the rule says >= and <=
+            return signal > spec.tighten_at if tightening else signal < spec.relax_at
         if tightening:
             return signal >= spec.tighten_at
         if self.engine.has("no-hysteresis"):

@@ -1,0 +1,349 @@
+"""PARAM boundaries: each guardrail acts exactly at its published limit (perp-mechanics.md §10).
+
+The other PARAM checks drive the controller with signals far from their thresholds and outputs
+far past the limits. Off-by-one rules (``>`` where the venue publishes ``>=``, a cooling period
+counted from the wrong end, a step clamped one tick short) pass all of those; they show only
+where a signal sits exactly on its threshold, an output exactly one step or one tick past it,
+or a decision one interval before the cooling period ends. This check walks one parameter
+through that grid with a scripted advisor and judges every decision by the published rule
+(:func:`harness.oracle.guardrails.expected_decision`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pytest
+
+from harness.checks import CheckContext, check
+from harness.oracle.guardrails import ExpectedDecision, expected_decision
+from harness.param_probe import NEEDS, ParamProbe
+from harness.params import PARAM_NAMES, AuditEntry, ParamSpec
+from harness.venue import Venue, VenueControl
+
+#: The most maximum steps between a parameter's base and its far bound the grid walks.
+MAX_WALK = 6
+
+
+def _just_past(threshold: Decimal) -> Decimal:
+    """A signal difference far below the threshold's own precision (``0.001`` -> ``1E-6``)."""
+    return Decimal(1).scaleb(min(threshold.as_tuple().exponent, 0) - 3)  # type: ignore[operator]
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One decision of the grid: what it probes, the signal and output it is given, and the
+    outcome the grid is built to produce (the rule's, by construction)."""
+
+    name: str
+    signal: Decimal
+    output: Decimal
+    intended: ExpectedDecision
+
+
+@dataclass(slots=True)
+class _Tracker:
+    """What the rule needs to know about one parameter's past decisions, from the venue's log."""
+
+    spec: ParamSpec
+    interval_ms: int
+    current: Decimal
+    last_announced_ms: int | None = None
+    effective_ms: int | None = None
+    previous_as_of_ms: int | None = None
+
+    def expect(self, case: Case, entry: AuditEntry) -> ExpectedDecision:
+        return expected_decision(
+            self.spec,
+            current=self.current,
+            proposed=str(case.output),
+            signal=case.signal,
+            now_ms=entry.time_ms,
+            as_of_ms=entry.as_of_ms,
+            previous_as_of_ms=self.previous_as_of_ms,
+            last_announced_ms=self.last_announced_ms,
+            pending=self.effective_ms is not None and self.effective_ms > entry.time_ms,
+            decision_interval_ms=self.interval_ms,
+        )
+
+    def record(self, entry: AuditEntry, expected: ExpectedDecision) -> None:
+        """Follow the rule's outcome (not the venue's): the next case's expectation stays the
+        rule's even after a venue decided one case wrongly."""
+        self.previous_as_of_ms = entry.as_of_ms
+        if expected.applied is not None:
+            self.current = expected.applied
+            self.last_announced_ms = entry.time_ms
+            self.effective_ms = expected.effective_ms
+
+
+def _far(spec: ParamSpec) -> Decimal:
+    """The bound in the stress (tightening) direction."""
+    return spec.upper if spec.direction > 0 else spec.lower
+
+
+def _toward(spec: ParamSpec, current: Decimal, steps: Decimal) -> Decimal:
+    return current + spec.direction * steps * spec.max_step
+
+
+def _rejected(by: str) -> ExpectedDecision:
+    return ExpectedDecision(rejected_by=by, applied=None, effective_ms=None)
+
+
+def _applied(value: Decimal) -> ExpectedDecision:
+    return ExpectedDecision(rejected_by=None, applied=value, effective_ms=None)
+
+
+def _same(got: ExpectedDecision, want: ExpectedDecision) -> bool:
+    """Outcome and value (the effective time is judged separately)."""
+    return (got.rejected_by, got.applied) == (want.rejected_by, want.applied)
+
+
+def _describe(d: ExpectedDecision) -> str:
+    if d.rejected_by is not None:
+        return f"rejected by {d.rejected_by}"
+    return "no change" if d.applied is None else f"announced {d.applied}"
+
+
+def _choose(specs: dict[str, ParamSpec]) -> ParamSpec | None:
+    """The first parameter whose far bound is at least two steps and at most ``MAX_WALK`` steps
+    from its base: room for an exact step, the cooling edge and the bound."""
+    for name in PARAM_NAMES:
+        spec = specs.get(name)
+        if spec is None:
+            continue
+        room = (_far(spec) - spec.base) * spec.direction
+        if 2 * spec.max_step <= room <= MAX_WALK * spec.max_step:
+            return spec
+    return None
+
+
+async def _decide(
+    probe: ParamProbe,
+    spec: ParamSpec,
+    interval_ms: int,
+    at_ms: int,
+    cases: list[Case],
+) -> list[AuditEntry | None]:
+    """Give ``cases`` to the decisions at ``at_ms``, ``at_ms + interval``, ...: the scripted
+    advisor is plugged in right after the decision before ``at_ms``. Returns the venue's logged
+    decision on the parameter at each of those times (``None``: it logged none)."""
+    control, symbol = probe.control, probe.symbol
+    await probe.advance_to(at_ms - interval_ms)
+    times = [at_ms + i * interval_ms for i in range(len(cases))]
+    found: list[AuditEntry | None] = []
+    for when, case in zip(times, cases, strict=True):
+        await control.set_param_signal(symbol, spec.signal, case.signal)
+        await control.configure_params(
+            symbol, advisor="scripted", script=[{spec.name: case.output}]
+        )
+        await probe.advance_to(when)
+        entries = await probe.source.param_audit(when)
+        found.append(
+            next(
+                (
+                    e
+                    for e in entries
+                    if e.kind == "decision" and e.param == spec.name and e.time_ms == when
+                ),
+                None,
+            )
+        )
+    return found
+
+
+def _first_failed(entry: AuditEntry) -> str | None:
+    return next((v.name for v in entry.verdicts if v.passed is False), None)
+
+
+@check("PARAM-007", needs=NEEDS)
+async def test_each_guardrail_acts_exactly_at_its_published_limit(
+    venue: Venue, control: VenueControl, ctx: CheckContext
+) -> None:
+    """Each guardrail acts exactly at its published limit, not one step before or after.
+
+    One parameter is walked through a grid of decisions with a scripted advisor: a tightening
+    output with its signal just below ``tighten_at`` (refused by the trigger) and exactly at it
+    (announced); an output one tick past a maximum step (clamped to exactly one step); the same
+    step one decision interval before the cooling period ends (refused) and when it ends
+    (announced); steps to the far bound and an output one tick past it (clamped onto the bound,
+    then nothing to change); a relaxing output with its signal just above ``relax_at``
+    (refused) and exactly at it (announced). Every decision the venue logged must equal the
+    published rule's — first failing guardrail and value — and the venue must have announced
+    exactly the rule's changes, each ``lead_ms`` ahead.
+
+    Source: perp-mechanics.md §10 (triggers, cooling periods, hysteresis); the guardrail rule
+    as harness/oracle/guardrails.py derives it
+    """
+    probe = await ParamProbe.open(venue, control)
+    state = await probe.state()
+    specs = {n: s for n, s in state.specs.items() if n in PARAM_NAMES}
+    spec = _choose(specs)
+    if spec is None:
+        pytest.skip(f"{venue.name}: no parameter has 2 to {MAX_WALK} steps of room to its bound")
+    if any(c.name == spec.name for c in (*state.history, *state.pending)):
+        pytest.skip(f"{venue.name}: {spec.name} has changed already; the grid starts at its base")
+    interval = state.decision_interval_ms
+    d, step, tick = spec.direction, spec.max_step, spec.tick
+    tighten, relax = spec.tighten_at, spec.relax_at
+    far = _far(spec)
+    # The first decision at which cooling has passed since an announcement at time a.
+    cooled = -(-spec.cooling_ms // interval) * interval
+
+    tracker = _Tracker(spec=spec, interval_ms=interval, current=spec.base)
+    rows: list[list[str]] = []
+    announced: list[tuple[int, Decimal, int]] = []  # the rule's (time, value, effective)
+    start = venue.clock.now_ms()
+    first = (start // interval + 2) * interval
+
+    async def run(at_ms: int, cases: list[Case]) -> int:
+        """Run ``cases`` from ``at_ms``; judge each; returns the time of the last."""
+        entries = await _decide(probe, spec, interval, at_ms, cases)
+        for i, (case, entry) in enumerate(zip(cases, entries, strict=True)):
+            when = at_ms + i * interval
+            if entry is None:
+                ctx.require(
+                    f"{case.name}: the decision at {when - start} ms is logged",
+                    False,
+                    expected=_describe(case.intended),
+                    observed="no decision logged",
+                )
+                rows.append(
+                    [
+                        format(Decimal(when - start) / 1000, "f"),
+                        case.name,
+                        str(case.signal),
+                        str(case.output),
+                        "-",
+                        _describe(case.intended),
+                        "no decision logged",
+                    ]
+                )
+                continue
+            rule = tracker.expect(case, entry)
+            got = ExpectedDecision(
+                rejected_by=_first_failed(entry), applied=entry.applied, effective_ms=None
+            )
+            ctx.require(
+                f"{case.name}: signal {case.signal}, output {case.output}, current "
+                f"{tracker.current}",
+                _same(got, rule),
+                expected=_describe(rule),
+                observed=_describe(got),
+            )
+            ctx.require(
+                f"{case.name}: the grid's case is the boundary it names (the rule's outcome)",
+                _same(rule, case.intended),
+                expected=_describe(case.intended),
+                observed=f"the rule gives: {_describe(rule)}",
+            )
+            if rule.applied is not None and rule.effective_ms is not None:
+                announced.append((entry.time_ms, rule.applied, rule.effective_ms))
+            rows.append(
+                [
+                    format(Decimal(entry.time_ms - start) / 1000, "f"),
+                    case.name,
+                    str(case.signal),
+                    str(case.output),
+                    ", ".join(
+                        f"{v.name} {'-' if v.passed is None else v.passed}" for v in entry.verdicts
+                    ),
+                    _describe(rule),
+                    _describe(got),
+                ]
+            )
+            tracker.record(entry, rule)
+        return at_ms + (len(cases) - 1) * interval
+
+    c0 = spec.base
+    c1 = _toward(spec, c0, Decimal(1))
+    # Trigger edge, and a maximum step overshot by one tick.
+    last = await run(
+        first,
+        [
+            Case(
+                "trigger: tightening, signal just below tighten_at",
+                tighten - _just_past(tighten),
+                c1,
+                _rejected("trigger"),
+            ),
+            Case(
+                "trigger: tightening, signal exactly tighten_at; max step + 1 tick",
+                tighten,
+                c1 + d * tick,
+                _applied(c1),
+            ),
+        ],
+    )
+    current = c1
+    while (far - current) * d > step:  # on to one step from the bound (_choose bounds it)
+        nxt = _toward(spec, current, Decimal(1))
+        last = await run(last + cooled, [Case("walk: one max step", tighten, nxt, _applied(nxt))])
+        current = nxt
+    # Cooling edge: one interval early (refused), then when it ends; the output one tick past
+    # the bound, which is at most one step away: clamped onto the bound.
+    beyond = far + d * tick
+    last = await run(
+        last + cooled - interval,
+        [
+            Case(
+                "cooling: one decision interval before it ends",
+                tighten,
+                beyond,
+                _rejected("cooling"),
+            ),
+            Case(
+                "cooling: exactly when it ends; one tick past the bound, clamped onto it",
+                tighten,
+                beyond,
+                _applied(far),
+            ),
+        ],
+    )
+    current = far
+    nothing = ExpectedDecision(rejected_by=None, applied=None, effective_ms=None)
+    last = await run(
+        last + cooled,
+        [Case("bounds: at the bound, one tick past it changes nothing", tighten, beyond, nothing)],
+    )
+    # Relaxing edge (hysteresis): just above relax_at (refused), exactly at it (announced).
+    back = _toward(spec, current, Decimal(-1))
+    await run(
+        last + cooled,
+        [
+            Case(
+                "trigger: relaxing, signal just above relax_at",
+                relax + _just_past(relax),
+                back,
+                _rejected("trigger"),
+            ),
+            Case("trigger: relaxing, signal exactly relax_at", relax, back, _applied(back)),
+        ],
+    )
+    # What the venue announced: exactly the rule's changes, each lead_ms ahead.
+    final = await probe.state()
+    venue_changes = sorted(
+        (c.announced_ms, c.new, c.effective_ms)
+        for c in (*final.history, *final.pending)
+        if c.name == spec.name and c.announced_ms >= start
+    )
+    ctx.require(
+        f"{spec.name}: the changes the venue announced (time, value, effective)",
+        venue_changes == announced,
+        expected="; ".join(f"{t - start} ms: {v} from {e - start} ms" for t, v, e in announced),
+        observed="; ".join(f"{t - start} ms: {v} from {e - start} ms" for t, v, e in venue_changes)
+        or "none",
+    )
+    ctx.add_evidence(
+        "grid",
+        {
+            "type": "table",
+            "title": (
+                f"{spec.name} at its limits (base {spec.base}, [{spec.lower}, {spec.upper}], "
+                f"max step {step}, tick {tick}, {spec.signal} tighten at {tighten}, relax at "
+                f"{relax}, cooling {spec.cooling_ms} ms, lead {spec.lead_ms} ms)"
+            ),
+            "columns": ["t (s)", "case", "signal", "output", "verdicts", "rule", "venue"],
+            "rows": rows,
+        },
+    )
