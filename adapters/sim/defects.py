@@ -223,6 +223,14 @@ DEFECTS: dict[str, Defect] = {
             breaks=("RATE-003",),
         ),
         Defect(
+            name="weight-limit-reached-refused",
+            description=(
+                "the request that brings the used weight exactly to the limit is refused "
+                "(>= instead of >): one request fewer in every window"
+            ),
+            breaks=("RATE-008",),
+        ),
+        Defect(
             name="order-windows-ignored",
             description="the order-count windows (10 s, 1 min) are not enforced",
             breaks=("RATE-004",),

@@ -207,7 +207,13 @@ class Gateway:
         window = self._weight.setdefault(client, _Window(WEIGHT_WINDOW_MS)).roll(now)
         limit = self._limits.weight_per_minute
         weight = min(cost.weight, 1) if engine.has("weights-undercounted") else cost.weight
-        if weight and window.count + weight > limit:
+        # weight-limit-reached-refused: the request that reaches the limit is refused (>=).
+        over = (
+            window.count + weight >= limit
+            if engine.has("weight-limit-reached-refused")
+            else (window.count + weight > limit)
+        )
+        if weight and over:
             msg = (
                 f"Too many requests; current limit is {limit} requests per minute. Please use "
                 "the websocket for live updates to avoid polling the API."
