@@ -80,21 +80,6 @@ def test_weight_429_exactly_past_the_limit_and_nothing_charged(engine: Engine) -
     assert gateway.usage("other-ip").used_weight_1m == 0  # a refused request charges nothing
 
 
-def test_weight_limit_reached_refused_refuses_the_request_that_reaches_the_limit() -> None:
-    def answered(defects: frozenset[str]) -> int:
-        gateway = Engine(SimConfig(seed=3, defects=defects), VirtualClock()).gateway
-        gateway.set_limits(RateLimits(weight_per_minute=10))
-        for i in range(6):
-            try:
-                gateway.enter("ip", Cost(weight=2))
-            except RateLimited:
-                return i
-        return 6
-
-    assert answered(frozenset()) == 5  # 2, 4, ... 10: the fifth reaches the limit and is answered
-    assert answered(frozenset({"weight-limit-reached-refused"})) == 4
-
-
 def test_retry_after_counts_to_the_end_of_the_minute_window(engine: Engine) -> None:
     gateway = _gate(engine)
     gateway.set_limits(RateLimits(weight_per_minute=1))

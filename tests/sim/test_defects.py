@@ -16,7 +16,8 @@ import pytest
 from adapters.sim.defects import DEFECTS
 from adapters.sim.engine.accounts import PositionState
 from adapters.sim.engine.exchange import Engine
-from harness.errors import Rejected
+from adapters.sim.engine.gateway import Cost
+from harness.errors import RateLimited, Rejected
 from harness.model import MarginMode, OrderRequest, PricePath, Side, TimeInForce
 from harness.oracle import (
     PositionInput,
@@ -24,6 +25,7 @@ from harness.oracle import (
     isolated_liquidation,
     liquidation_price_at_tier,
 )
+from harness.venue import RateLimits
 from tests.sim.simkit import BTC, ETH, limit, make_engine, market, open_position
 
 D = Decimal
@@ -360,6 +362,21 @@ def test_no_insurance_cover_charges_the_deficit_to_the_trader() -> None:
     assert (clean_type, limit_price > 0) == ("LIMIT", True)
     assert broken_loss > margin
     assert (broken_type, no_limit) == ("MARKET", D(0))
+
+
+def test_weight_limit_reached_refused_refuses_the_request_that_reaches_the_limit() -> None:
+    def answered(defects: frozenset[str]) -> int:
+        gateway = make_engine(seed=3, defects=defects).gateway
+        gateway.set_limits(RateLimits(weight_per_minute=10))
+        for i in range(6):
+            try:
+                gateway.enter("ip", Cost(weight=2))
+            except RateLimited:
+                return i
+        return 6
+
+    assert answered(frozenset()) == 5  # 2, 4, ... 10: the fifth reaches the limit and is answered
+    assert answered(frozenset({"weight-limit-reached-refused"})) == 4
 
 
 @pytest.mark.parametrize("name", sorted(DEFECTS))
