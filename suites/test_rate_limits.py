@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from harness.checks import CheckContext, check
 from harness.errors import Banned, RateLimited
 from harness.venue import Capability, RateLimits, Venue, VenueControl
@@ -33,6 +35,8 @@ async def test_the_weight_limit_admits_exactly_its_limit(
     Retry-After; X-MBX-USED-WEIGHT-1M on every response)
     """
     weight = venue.rules.method_weights.get("mark", 1)
+    if weight < 1:
+        pytest.skip(f"{venue.name} documents no weight for a mark read: nothing to fill a limit")
     await venue.mark(SYMBOL)  # a response to read the window's weight from
     limit = _used(venue) + CALLS * weight
     await control.set_rate_limits(RateLimits(weight_per_minute=limit))
