@@ -163,14 +163,14 @@ async def test_each_guardrail_acts_exactly_at_its_published_limit(
     """Each guardrail acts exactly at its published limit, not one step before or after.
 
     One parameter is walked through a grid of decisions with a scripted advisor: a tightening
-    output with its signal just below ``tighten_at`` (refused by the trigger) and exactly at it
-    (announced); an output one tick past a maximum step (clamped to exactly one step); the same
-    step one decision interval before the cooling period ends (refused) and when it ends
-    (announced); steps to the far bound and an output one tick past it (clamped onto the bound,
-    then nothing to change); a relaxing output with its signal just above ``relax_at``
-    (refused) and exactly at it (announced). Every decision the venue logged must equal the
-    published rule's — first failing guardrail and value — and the venue must have announced
-    exactly the rule's changes, each ``lead_ms`` ahead.
+    output with its signal just below ``tighten_at`` (refused by the trigger) and exactly at it,
+    one tick past a maximum step (announced, clamped to exactly one step); maximum steps on to
+    one step from the far bound; an output one tick past the bound one decision interval before
+    the cooling period ends (refused) and exactly when it ends (announced, clamped onto the
+    bound), then again at the bound (nothing to change); a relaxing output with its signal just
+    above ``relax_at`` (refused) and exactly at it (announced). Every decision the venue logged
+    must equal the published rule's — first failing guardrail and value — and the venue must
+    have announced exactly the rule's changes, each ``lead_ms`` ahead.
 
     Source: perp-mechanics.md §10 (triggers, cooling periods, hysteresis); the guardrail rule
     as harness/oracle/guardrails.py derives it
@@ -187,8 +187,9 @@ async def test_each_guardrail_acts_exactly_at_its_published_limit(
     d, step, tick = spec.direction, spec.max_step, spec.tick
     tighten, relax = spec.tighten_at, spec.relax_at
     far = _far(spec)
-    # The first decision at which cooling has passed since an announcement at time a.
-    cooled = -(-spec.cooling_ms // interval) * interval
+    # From an announcement (at a decision time), the first decision the next change may pass:
+    # the cooling period over and the announced change in force (nothing pending).
+    cooled = -(-max(spec.cooling_ms, spec.lead_ms) // interval) * interval
 
     tracker = _Tracker(spec=spec, interval_ms=interval, current=spec.base)
     rows: list[list[str]] = []
