@@ -24,12 +24,13 @@ CALLS = 5
 async def test_the_weight_limit_admits_exactly_its_limit(
     venue: Venue, control: VenueControl, ctx: CheckContext
 ) -> None:
-    """The request that brings the minute's used weight exactly to the limit is answered; the
-    next one is refused 429 (-1003) with a Retry-After, not banned.
+    """The request that reaches the weight limit is answered; the next is refused 429.
 
-    The limit is tightened to the used weight now plus five mark reads (premium index); the five
-    are made at one virtual instant (no window can roll in between): each must be answered, the
-    fifth publishing a used weight equal to the limit, and a sixth must be refused 429.
+    The request that brings the minute's used weight exactly to the limit must be answered; the
+    next one refused 429 (-1003) with a Retry-After, not banned. The limit is tightened to the
+    used weight now plus five mark reads (premium index); the five are made at one virtual
+    instant (no window can roll in between): each must be answered, the fifth publishing a used
+    weight equal to the limit, and a sixth must be refused 429.
 
     Source: binance-usdm-surface.md §4 (REQUEST_WEIGHT per minute; exceed -> 429 -1003 +
     Retry-After; X-MBX-USED-WEIGHT-1M on every response)
