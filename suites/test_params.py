@@ -317,14 +317,14 @@ def _guardrail_evidence(
 async def test_one_advisor_output_cannot_move_a_parameter_past_its_guardrails(
     venue: Venue, control: VenueControl, ctx: CheckContext
 ) -> None:
-    """No advisor output — NaN, infinite, negative, reversed, stale, extreme — moves a
-    parameter beyond its bounds or by more than its maximum step.
+    """No advisor output moves a parameter past its bounds or by more than its maximum step.
 
-    Under stressed signals (every trigger holds) adversarial advisors are plugged in turn.
-    Invalid outputs (NaN, infinity, negative) and a reversed advisor (relaxing under stress)
-    must announce nothing; a stale advisor nothing after its first answer; extreme and
-    flip-flopping outputs may move a parameter at most one step per change, inside
-    ``[lower, upper]``. Every value the venue announced or shows must lie within the bounds.
+    No output — NaN, infinite, negative, reversed, stale, extreme — may. Under stressed signals
+    (every trigger holds) adversarial advisors are plugged in turn. Invalid outputs (NaN,
+    infinity, negative) and a reversed advisor (relaxing under stress) must announce nothing; a
+    stale advisor nothing after its first answer; extreme and flip-flopping outputs may move a
+    parameter at most one step per change, inside ``[lower, upper]``. Every value the venue
+    announced or shows must lie within the bounds.
 
     Source: perp-mechanics.md §10; DESIGN.md guide point 6 (no single model output can flip
     market behaviour)

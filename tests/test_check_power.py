@@ -64,6 +64,13 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, st
         return dict(zip(names, runs, strict=True))
 
 
+def test_every_suite_check_title_is_a_whole_sentence() -> None:
+    """The report and the CLI show a check's docstring's first line as its title."""
+    ids = _suite_ids()
+    cut = {s.id: s.title for s in REGISTRY if s.id in ids and not s.title.endswith(".")}
+    assert cut == {}
+
+
 def test_every_suite_check_is_broken_by_some_defect() -> None:
     covered = {check_id for d in DEFECTS.values() for check_id in d.breaks}
     assert _suite_ids() - covered == set()
