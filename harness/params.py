@@ -281,6 +281,11 @@ class AuditEntry:
         """Every guardrail passed and a value was announced."""
         return self.applied is not None and all(v.passed for v in self.verdicts)
 
+    @property
+    def rejected_by(self) -> str | None:
+        """The first guardrail that rejected the output (``None``: none did)."""
+        return next((v.name for v in self.verdicts if v.passed is False), None)
+
     def verdict(self, name: str) -> GuardrailVerdict | None:
         return next((v for v in self.verdicts if v.name == name), None)
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 import pytest
 
 from harness.checks import CheckContext, check
-from harness.oracle.guardrails import ExpectedDecision, expected_decision
+from harness.oracle.guardrails import ExpectedDecision, GuardrailState
 from harness.param_probe import NEEDS, ParamProbe
 from harness.params import PARAM_NAMES, AuditEntry, ParamSpec
 from harness.venue import Venue, VenueControl
@@ -40,41 +40,6 @@ class Case:
     signal: Decimal
     output: Decimal
     intended: ExpectedDecision
-
-
-@dataclass(slots=True)
-class _Tracker:
-    """What the rule needs to know about one parameter's past decisions, from the venue's log."""
-
-    spec: ParamSpec
-    interval_ms: int
-    current: Decimal
-    last_announced_ms: int | None = None
-    effective_ms: int | None = None
-    previous_as_of_ms: int | None = None
-
-    def expect(self, case: Case, entry: AuditEntry) -> ExpectedDecision:
-        return expected_decision(
-            self.spec,
-            current=self.current,
-            proposed=str(case.output),
-            signal=case.signal,
-            now_ms=entry.time_ms,
-            as_of_ms=entry.as_of_ms,
-            previous_as_of_ms=self.previous_as_of_ms,
-            last_announced_ms=self.last_announced_ms,
-            pending=self.effective_ms is not None and self.effective_ms > entry.time_ms,
-            decision_interval_ms=self.interval_ms,
-        )
-
-    def record(self, entry: AuditEntry, expected: ExpectedDecision) -> None:
-        """Follow the rule's outcome (not the venue's): the next case's expectation stays the
-        rule's even after a venue decided one case wrongly."""
-        self.previous_as_of_ms = entry.as_of_ms
-        if expected.applied is not None:
-            self.current = expected.applied
-            self.last_announced_ms = entry.time_ms
-            self.effective_ms = expected.effective_ms
 
 
 def _far(spec: ParamSpec) -> Decimal:
@@ -152,10 +117,6 @@ async def _decide(
     return found
 
 
-def _first_failed(entry: AuditEntry) -> str | None:
-    return next((v.name for v in entry.verdicts if v.passed is False), None)
-
-
 @check("PARAM-007", needs=NEEDS)
 async def test_each_guardrail_acts_exactly_at_its_published_limit(
     venue: Venue, control: VenueControl, ctx: CheckContext
@@ -191,7 +152,7 @@ async def test_each_guardrail_acts_exactly_at_its_published_limit(
     # the cooling period over and the announced change in force (nothing pending).
     cooled = -(-max(spec.cooling_ms, spec.lead_ms) // interval) * interval
 
-    tracker = _Tracker(spec=spec, interval_ms=interval, current=spec.base)
+    rule_state = GuardrailState(spec=spec, decision_interval_ms=interval, current=spec.base)
     rows: list[list[str]] = []
     announced: list[tuple[int, Decimal, int]] = []  # the rule's (time, value, effective)
     start = venue.clock.now_ms()
@@ -202,6 +163,8 @@ async def test_each_guardrail_acts_exactly_at_its_published_limit(
         entries = await _decide(probe, spec, interval, at_ms, cases)
         for i, (case, entry) in enumerate(zip(cases, entries, strict=True)):
             when = at_ms + i * interval
+            row = [format(Decimal(when - start) / 1000, "f"), case.name]
+            row += [str(case.signal), str(case.output)]
             if entry is None:
                 ctx.require(
                     f"{case.name}: the decision at {when - start} ms is logged",
@@ -209,25 +172,20 @@ async def test_each_guardrail_acts_exactly_at_its_published_limit(
                     expected=_describe(case.intended),
                     observed="no decision logged",
                 )
-                rows.append(
-                    [
-                        format(Decimal(when - start) / 1000, "f"),
-                        case.name,
-                        str(case.signal),
-                        str(case.output),
-                        "-",
-                        _describe(case.intended),
-                        "no decision logged",
-                    ]
-                )
+                rows.append([*row, "-", _describe(case.intended), "no decision logged"])
                 continue
-            rule = tracker.expect(case, entry)
+            current = rule_state.current
+            rule = rule_state.decide(
+                proposed=str(case.output),
+                signal=case.signal,
+                now_ms=entry.time_ms,
+                as_of_ms=entry.as_of_ms,
+            )
             got = ExpectedDecision(
-                rejected_by=_first_failed(entry), applied=entry.applied, effective_ms=None
+                rejected_by=entry.rejected_by, applied=entry.applied, effective_ms=None
             )
             ctx.require(
-                f"{case.name}: signal {case.signal}, output {case.output}, current "
-                f"{tracker.current}",
+                f"{case.name}: signal {case.signal}, output {case.output}, current {current}",
                 _same(got, rule),
                 expected=_describe(rule),
                 observed=_describe(got),
@@ -240,20 +198,10 @@ async def test_each_guardrail_acts_exactly_at_its_published_limit(
             )
             if rule.applied is not None and rule.effective_ms is not None:
                 announced.append((entry.time_ms, rule.applied, rule.effective_ms))
-            rows.append(
-                [
-                    format(Decimal(entry.time_ms - start) / 1000, "f"),
-                    case.name,
-                    str(case.signal),
-                    str(case.output),
-                    ", ".join(
-                        f"{v.name} {'-' if v.passed is None else v.passed}" for v in entry.verdicts
-                    ),
-                    _describe(rule),
-                    _describe(got),
-                ]
+            verdicts = ", ".join(
+                f"{v.name} {'-' if v.passed is None else v.passed}" for v in entry.verdicts
             )
-            tracker.record(entry, rule)
+            rows.append([*row, verdicts, _describe(rule), _describe(got)])
         return at_ms + (len(cases) - 1) * interval
 
     c0 = spec.base

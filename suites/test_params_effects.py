@@ -157,7 +157,7 @@ async def test_the_audit_log_explains_every_change_and_replays(
                     format(D(e.time_ms - start) / 1000, "f"),
                     e.param,
                     str(e.proposed),
-                    next((v.name for v in e.verdicts if v.passed is False), "-"),
+                    e.rejected_by or "-",
                     str(e.applied),
                 ]
                 for e in ours

@@ -25,6 +25,7 @@ from harness.params import AuditEntry, ParamChange, ParamSpec
 
 __all__ = [
     "ExpectedDecision",
+    "GuardrailState",
     "ReplayMismatch",
     "band_crossings",
     "expected_decision",
@@ -103,6 +104,44 @@ def expected_decision(
     return ExpectedDecision(rejected_by=None, applied=new, effective_ms=now_ms + spec.lead_ms)
 
 
+@dataclass(slots=True)
+class GuardrailState:
+    """What the rule needs to know about one parameter's past decisions: its current value (the
+    last announced, else the base), the last announcement, when that change takes effect and
+    the previous output's time. :meth:`decide` judges one decision, then follows the rule's
+    outcome (never a venue's), so later expectations stay the rule's."""
+
+    spec: ParamSpec
+    decision_interval_ms: int
+    current: Decimal
+    last_announced_ms: int | None = None
+    effective_ms: int | None = None
+    previous_as_of_ms: int | None = None
+
+    def decide(
+        self, *, proposed: str | None, signal: Decimal, now_ms: int, as_of_ms: int | None
+    ) -> ExpectedDecision:
+        """The rule's decision on one advisor output at ``now_ms``; the state moves on with it."""
+        expected = expected_decision(
+            self.spec,
+            current=self.current,
+            proposed=proposed,
+            signal=signal,
+            now_ms=now_ms,
+            as_of_ms=as_of_ms,
+            previous_as_of_ms=self.previous_as_of_ms,
+            last_announced_ms=self.last_announced_ms,
+            pending=self.effective_ms is not None and self.effective_ms > now_ms,
+            decision_interval_ms=self.decision_interval_ms,
+        )
+        self.previous_as_of_ms = as_of_ms
+        if expected.applied is not None and expected.effective_ms is not None:
+            self.current = expected.applied
+            self.last_announced_ms = now_ms
+            self.effective_ms = expected.effective_ms
+        return expected
+
+
 def _text(value: object) -> str:
     return "none" if value is None else str(value)
 
@@ -121,34 +160,25 @@ def replay_audit(
     venue's log differs from the rule: ``current``, ``rejected_by``, ``applied``,
     ``effective_ms``.
     """
-    current: dict[tuple[str, str], Decimal] = {k: s.base for k, s in specs.items()}
-    announced: dict[tuple[str, str], int] = {}
-    effective: dict[tuple[str, str], int] = {}
-    as_of: dict[tuple[str, str], int | None] = {}
+    states = {
+        k: GuardrailState(spec=s, decision_interval_ms=decision_interval_ms, current=s.base)
+        for k, s in specs.items()
+    }
     out: list[ReplayMismatch] = []
     for entry in entries:
-        key = (entry.symbol, entry.param)
-        spec = specs.get(key)
-        if entry.kind != "decision" or spec is None:
+        state = states.get((entry.symbol, entry.param))
+        if entry.kind != "decision" or state is None:
             continue
-        now = entry.time_ms
-        expected = expected_decision(
-            spec,
-            current=current[key],
+        current = state.current
+        expected = state.decide(
             proposed=entry.proposed,
-            signal=entry.inputs.get(spec.signal, Decimal(0)),
-            now_ms=now,
+            signal=entry.inputs.get(state.spec.signal, Decimal(0)),
+            now_ms=entry.time_ms,
             as_of_ms=entry.as_of_ms,
-            previous_as_of_ms=as_of.get(key),
-            last_announced_ms=announced.get(key),
-            pending=effective.get(key, now) > now,
-            decision_interval_ms=decision_interval_ms,
         )
-        as_of[key] = entry.as_of_ms
-        first_failed = next((v.name for v in entry.verdicts if v.passed is False), None)
         compared = (
-            ("current", current[key], entry.current),
-            ("rejected_by", expected.rejected_by, first_failed),
+            ("current", current, entry.current),
+            ("rejected_by", expected.rejected_by, entry.rejected_by),
             ("applied", expected.applied, entry.applied),
             ("effective_ms", expected.effective_ms, entry.effective_ms),
         )
@@ -164,10 +194,6 @@ def replay_audit(
                         logged=_text(got),
                     )
                 )
-        if expected.applied is not None and expected.effective_ms is not None:
-            current[key] = expected.applied
-            announced[key] = now
-            effective[key] = expected.effective_ms
     return out
 
 

@@ -76,10 +76,6 @@ def _specs(engine: Engine, symbol: str = BTC) -> dict[str, ParamSpec]:
     return dict(engine.params.state(symbol).specs)
 
 
-def _first_failed(entry: AuditEntry) -> str | None:
-    return next((v.name for v in entry.verdicts if v.passed is False), None)
-
-
 def _both(defect: str, run: Callable[[Engine], T]) -> tuple[T, T]:
     return run(make_engine(seed=1)), run(make_engine(seed=1, defects=[defect]))
 
@@ -222,7 +218,7 @@ def test_invalid_or_reversed_outputs_are_rejected_and_change_nothing(
     engine = _run(make_engine(), advisor, STRESS, 30_000)
     decisions = _decisions(engine)
     assert decisions
-    assert {_first_failed(e) for e in decisions} == {guardrail}
+    assert {e.rejected_by for e in decisions} == {guardrail}
     assert all(e.applied is None and "last good value" in e.reason for e in decisions)
     assert _changes(engine) == []
     _no_replay_mismatch(engine)
@@ -235,14 +231,14 @@ def test_reversed_advisor_cannot_tighten_a_calm_market_either() -> None:
     assert [c for c in _changes(engine) if c.announced_ms >= start] == []
     later = [e for e in _decisions(engine) if e.time_ms >= start]
     assert later
-    assert {_first_failed(e) for e in later} == {"trigger"}
+    assert {e.rejected_by for e in later} == {"trigger"}
 
 
 def test_stale_advisor_is_used_once_then_rejected_as_stale() -> None:
     engine = _run(make_engine(), "stale", STRESS, 400_000)
     decisions = _decisions(engine)
     assert [e.accepted for e in decisions[:4]] == [True] * 4
-    assert {_first_failed(e) for e in decisions[4:]} == {"fresh"}
+    assert {e.rejected_by for e in decisions[4:]} == {"fresh"}
     assert len({c.announced_ms for c in _changes(engine)}) == 1
     _no_replay_mismatch(engine)
 
@@ -254,7 +250,7 @@ def test_flip_flop_advisor_moves_one_clamped_step_and_never_back_under_stress() 
     assert changes
     assert all(specs[c.name].tightens(c.old, c.new) for c in changes)
     assert all(abs(c.new - c.old) <= specs[c.name].max_step for c in changes)
-    failed = {_first_failed(e) for e in _decisions(engine)}
+    failed = {e.rejected_by for e in _decisions(engine)}
     assert "trigger" in failed  # the calm extreme, under stress
     _no_replay_mismatch(engine)
 
@@ -266,7 +262,7 @@ def test_extreme_advisor_is_clamped_to_bounds_and_steps() -> None:
     for name, spec in specs.items():
         bound = spec.upper if spec.direction > 0 else spec.lower
         assert values[name] == bound
-    held = [e for e in _decisions(engine) if e.applied is None and _first_failed(e) is None]
+    held = [e for e in _decisions(engine) if e.applied is None and e.rejected_by is None]
     assert held
     assert all("hold" in e.reason for e in held)
     _no_replay_mismatch(engine)
@@ -281,7 +277,7 @@ def test_scripted_advisor_plays_its_outputs_in_order_then_stops() -> None:
         ("funding_cap", "0.01"),
     ]
     assert decisions[0].accepted
-    assert _first_failed(decisions[1]) is None
+    assert decisions[1].rejected_by is None
     assert decisions[1].applied == D("0.0045")
 
 
@@ -299,7 +295,7 @@ def test_an_advisor_that_raises_is_an_invalid_output() -> None:
     engine = _run(make_engine(), "broken-test", STRESS, 10_000)
     decisions = _decisions(engine)
     assert len(decisions) == len(PARAM_NAMES)
-    assert {_first_failed(e) for e in decisions} == {"valid"}
+    assert {e.rejected_by for e in decisions} == {"valid"}
     assert all("ZeroDivisionError" in e.verdicts[0].detail for e in decisions)
 
 
@@ -466,7 +462,7 @@ def test_param_trigger_strict_does_not_act_with_the_signal_exactly_at_its_thresh
         _run(engine, "scripted", {"volatility": signal}, 10_000, [{mmr.name: output}])
         if "param-trigger-strict" not in engine.defects:  # the rule's own decisions
             _no_replay_mismatch(engine)
-        return [(_first_failed(e), e.applied) for e in _decisions(engine)][-1:]
+        return [(e.rejected_by, e.applied) for e in _decisions(engine)][-1:]
 
     clean, broken = _both("param-trigger-strict", run)
     mmr = _specs(make_engine())["maint_margin_rate"]
