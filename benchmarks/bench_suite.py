@@ -15,8 +15,9 @@ fixed costs: interpreter, imports, collection, worker start-up, report).
 The timed runs share one report folder, as a user's runs share ``./reports``: the ``-n 2`` run
 hands the checks out one at a time, longest first by the durations the serial run before it
 recorded there (harness.scheduling). For information it also times ``-n 2`` in an empty report
-folder, as a first run ever is scheduled: one at a time in collection order, nothing recorded
-to go by (its results must be equal too).
+folder, as a first run ever (a fresh clone, a CI job) is scheduled: longest first by the table
+the suites ship (suites/durations.json), nothing recorded to go by (its results must be equal
+too).
 
 The runs use Python's bytecode cache as an installed perpcheck does (in a private temporary
 folder, ``PYTHONPYCACHEPREFIX``, filled by an untimed warm-up run first), even where the
@@ -199,9 +200,9 @@ def main(argv: list[str] | None = None) -> int:
             sim_s >= SPEEDUP * par_s,
         ),
         Target(
-            "  -n 2 in an empty report folder (first run: no durations to schedule by)",
+            "  -n 2 in an empty report folder (first run: nothing recorded to schedule by)",
             f"{sim_s / cold_s:.2f}x ({cold_s:.1f} s)",
-            "for information: handed out in collection order",
+            "for information: longest first by suites/durations.json",
             None,
         ),
         Target(

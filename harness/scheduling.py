@@ -23,16 +23,24 @@ whichever worker ran what (:mod:`harness.distributed`).
 
 Durations come from the latest finished runs in the report folder (``results.jsonl``'s
 ``duration_s``), those on the same venue first; a check no run recorded counts as the mean of
-those that were. Only ``--dist load`` (what ``-n`` means by default) is replaced: any other
-``--dist`` the user asks for is xdist's own.
+those that were. A report folder that recorded none (a fresh clone, a CI job's first run) goes
+by the durations the ``suites`` package ships (``suites/durations.json``: one serial ``sim`` run
+of the suites' own checks; relative costs are what matter, and they carry over across venues and
+machines), so a first run is handed out longest first too. Refresh that table after adding or
+changing checks: ``python -m harness.scheduling reports/<a serial sim run>`` (a test holds it
+to the suites' check IDs). Only ``--dist load`` (what ``-n`` means by default) is replaced: any
+other ``--dist`` the user asks for is xdist's own.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +50,13 @@ from harness.results import RESULTS_FILE, RUN_FILE
 
 __all__ = [
     "HISTORY_RUNS",
+    "PACKAGED_DURATIONS",
     "LongestFirstScheduling",
     "durations_in_background",
     "longest_first_order",
+    "packaged_durations",
     "recorded_durations",
+    "write_packaged_durations",
 ]
 
 #: How many earlier runs are read for durations (the newest; a check takes the newest figure).
@@ -53,6 +64,8 @@ HISTORY_RUNS = 5
 #: Items a worker holds: the one it runs, the next (pytest needs the next item to run one) and
 #: one more, so it does not wait for the controller's answer between two checks.
 _QUEUE = 3
+#: The table of the suites' own check durations, in the ``suites`` package (module docstring).
+PACKAGED_DURATIONS = "durations.json"
 
 
 def recorded_durations(
@@ -98,8 +111,65 @@ def recorded_durations(
     return out
 
 
+def packaged_durations(package: str = "suites") -> dict[str, float]:
+    """Check ID -> seconds from the table ``package`` ships (``durations.json``), for a report
+    folder that recorded no run: empty when the package or the table is missing or unreadable
+    (a hint, never an error)."""
+    try:
+        text = (resources.files(package) / PACKAGED_DURATIONS).read_text(encoding="utf-8")
+        table = json.loads(text)["durations_s"]
+    except (ImportError, OSError, ValueError, KeyError, TypeError):
+        return {}
+    if not isinstance(table, dict):
+        return {}
+    out: dict[str, float] = {}
+    for check_id, seconds in table.items():
+        if isinstance(seconds, int | float) and not isinstance(seconds, bool) and seconds >= 0:
+            out[str(check_id)] = float(seconds)
+    return out
+
+
+def write_packaged_durations(run_dir: Path, target: Path) -> dict[str, float]:
+    """Write the table :func:`packaged_durations` reads from one finished run's results (its
+    checks' ``duration_s``, to the millisecond, by check ID); returns what it wrote.
+
+    Raises:
+        ValueError: ``run_dir`` is not a finished run or recorded no check.
+    """
+    try:
+        info = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+        lines = (run_dir / RESULTS_FILE).read_text(encoding="utf-8").splitlines()
+    except (OSError, ValueError) as exc:
+        msg = f"{run_dir} is not a perpcheck run folder ({exc})"
+        raise ValueError(msg) from None
+    if not isinstance(info, dict) or not info.get("finished_at"):
+        msg = f"{run_dir} is not a finished run"
+        raise ValueError(msg)
+    durations: dict[str, float] = {}
+    for line in lines:
+        if line.strip():
+            row = json.loads(line)
+            durations[str(row["id"])] = round(float(row["duration_s"]), 3)
+    if not durations:
+        msg = f"{run_dir} recorded no check"
+        raise ValueError(msg)
+    table = {
+        "about": (
+            "Each check's duration in one serial run: how a pytest-xdist run hands the checks "
+            "out (longest first) when its report folder recorded no run yet. Written by "
+            "'python -m harness.scheduling RUN_DIR' (harness/scheduling.py)."
+        ),
+        "venue": info.get("venue"),
+        "seed": info.get("seed"),
+        "durations_s": dict(sorted(durations.items())),
+    }
+    target.write_text(json.dumps(table, indent=1) + "\n", encoding="utf-8")
+    return durations
+
+
 def durations_in_background(report_dir: Path, venue: str) -> Callable[[], dict[str, float]]:
-    """Start reading :func:`recorded_durations` in a thread; the returned function waits for it.
+    """Start reading :func:`recorded_durations` in a thread (:func:`packaged_durations` when the
+    folder recorded none); the returned function waits for it.
 
     The controller starts this while its workers start up (it is idle then), so the reading is
     not on the way from the last worker's collection to the first check."""
@@ -108,7 +178,7 @@ def durations_in_background(report_dir: Path, venue: str) -> Callable[[], dict[s
 
     def read() -> None:
         try:
-            found.update(recorded_durations(report_dir, venue))
+            found.update(recorded_durations(report_dir, venue) or packaged_durations())
         except BaseException as exc:  # re-raised by the caller, on pytest's thread
             errors.append(exc)
 
@@ -185,3 +255,26 @@ class LongestFirstScheduling(LoadScheduling):  # type: ignore[misc]
                 self._send_tests(node, missing)
         else:
             node.shutdown()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m harness.scheduling RUN_DIR [--out FILE]``: refresh the packaged table."""
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.scheduling",
+        description="Write suites/durations.json (the first run's schedule) from a serial run.",
+    )
+    parser.add_argument("run_dir", type=Path, help="a finished serial run's folder")
+    default = Path(str(resources.files("suites") / PACKAGED_DURATIONS))
+    parser.add_argument("--out", type=Path, default=default, help=f"default: {default}")
+    args = parser.parse_args(argv)
+    try:
+        written = write_packaged_durations(args.run_dir, args.out)
+    except ValueError as exc:
+        print(f"harness.scheduling: {exc}", file=sys.stderr)  # noqa: T201 - a command line
+        return 2
+    print(f"{args.out}: {len(written)} checks, {sum(written.values()):.1f} s")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

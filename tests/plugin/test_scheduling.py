@@ -3,7 +3,9 @@
 The durations come from the newest finished runs in the report folder, the same venue's first;
 checks are handed out one at a time, longest first, so the long checks start on different
 workers and the workers end close together; without a recorded duration, one at a time in
-collection order (long checks next to each other still go to different workers); a run of
+collection order (long checks next to each other still go to different workers); a report
+folder that recorded no run goes by the table the suites ship (suites/durations.json, which names
+exactly the suites' checks); a run of
 other tests keeps xdist's ``load``, and any other ``--dist`` is xdist's own. The schedule never
 changes what a run records: a ``pytest -n 2`` run that went by recorded durations still writes
 the serial run's results.
@@ -23,9 +25,13 @@ from harness.scheduling import (
     LongestFirstScheduling,
     durations_in_background,
     longest_first_order,
+    main,
+    packaged_durations,
     recorded_durations,
+    write_packaged_durations,
 )
-from tests.plugin.test_xdist import pytest_n2
+from tests.plugin.test_xdist import SELECTION, pytest_n2
+from tests.test_check_power import _suite_ids
 
 
 def _run(
@@ -216,9 +222,6 @@ def test_durations_are_read_in_the_background_and_errors_surface(tmp_path: Path)
         durations_in_background(not_a_path, "sim")()
 
 
-#: Small and quick, over several areas and test files; RATE-001 and LIQ-001 "took longest".
-
-
 def test_pytest_n_2_goes_by_the_recorded_durations_and_records_the_same(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
     ids = ["CONC-001", "LIQ-001", "MARK-001", "ORD-001", "ORD-002", "ORD-003", "RATE-001"]
@@ -233,3 +236,80 @@ def test_pytest_n_2_goes_by_the_recorded_durations_and_records_the_same(tmp_path
     started = {r["id"]: r["started_at"] for r in rows}
     first = sorted(started, key=lambda i: started[i])[:2]
     assert sorted(first) == ["LIQ-001", "RATE-001"]  # the two "longest", one per worker, first
+
+
+def test_the_packaged_table_names_exactly_the_suites_checks() -> None:
+    table = packaged_durations()
+    missing, stale = _suite_ids() - set(table), set(table) - _suite_ids()
+    refresh = "refresh it: python -m harness.scheduling reports/<a serial sim run>"
+    assert not missing, f"suites/durations.json lacks {sorted(missing)}; {refresh}"
+    assert not stale, f"suites/durations.json names checks now gone: {sorted(stale)}; {refresh}"
+    assert all(seconds > 0 for seconds in table.values())
+
+
+def test_a_report_folder_without_runs_goes_by_the_packaged_table(tmp_path: Path) -> None:
+    assert durations_in_background(tmp_path / "none-yet", "sim")() == packaged_durations()
+    _run(tmp_path, "unfinished", "sim", {"SC-001": 7.0}, finished=False)
+    assert durations_in_background(tmp_path, "sim")() == packaged_durations()
+    _run(tmp_path, "r", "sim-http", {"SC-001": 1.5})  # any recorded run: the table is not mixed in
+    assert durations_in_background(tmp_path, "sim")() == {"SC-001": 1.5}
+
+
+def test_the_table_is_written_from_a_finished_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_dir = _run(tmp_path, "r", "sim", {"SC-002": 0.12345, "SC-001": 2.0})
+    target = tmp_path / "durations.json"
+    assert main([str(run_dir), "--out", str(target)]) == 0
+    assert "2 checks" in capsys.readouterr().out
+    table = json.loads(target.read_text())
+    assert table["venue"] == "sim"
+    assert list(table["durations_s"].items()) == [("SC-001", 2.0), ("SC-002", 0.123)]
+    # what it wrote is what the scheduler reads, from a package that ships it
+    package = tmp_path / "pkg_with_table"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "durations.json").write_text(target.read_text())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.syspath_prepend(str(tmp_path))
+        assert packaged_durations("pkg_with_table") == {"SC-001": 2.0, "SC-002": 0.123}
+        for bad in ("[]", "{}", '{"durations_s": [1]}', "not json"):
+            (package / "durations.json").write_text(bad)
+            assert packaged_durations("pkg_with_table") == {}
+        (package / "durations.json").write_text(
+            '{"durations_s": {"A-001": 1, "B-001": -1, "C-001": "x", "D-001": true}}'
+        )
+        assert packaged_durations("pkg_with_table") == {"A-001": 1.0}
+    assert packaged_durations("no_such_package_here") == {}
+
+
+def test_the_table_refuses_what_is_not_a_finished_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    unfinished = _run(tmp_path, "u", "sim", {"SC-001": 1.0}, finished=False)
+    empty = _run(tmp_path, "e", "sim", {})
+    for run_dir, says in (
+        (unfinished, "not a finished run"),
+        (empty, "recorded no check"),
+        (tmp_path / "nothing", "not a perpcheck run folder"),
+    ):
+        with pytest.raises(ValueError, match=says):
+            write_packaged_durations(run_dir, tmp_path / "out.json")
+        assert main([str(run_dir), "--out", str(tmp_path / "out.json")]) == 2
+        assert says in capsys.readouterr().err
+    assert not (tmp_path / "out.json").exists()
+
+
+def test_a_first_pytest_n_2_run_goes_by_the_packaged_table(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"  # nothing recorded yet
+    proc = pytest_n2(tmp_path, "--seed", "11", "--report-dir", str(reports))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (run_dir,) = reports.iterdir()
+    rows = [json.loads(x) for x in (run_dir / "results.jsonl").read_text().splitlines()]
+    table = packaged_durations()
+    ids = [r["id"] for r in rows]
+    assert ids == sorted(ids)  # collection order in results.jsonl, as a serial run writes it
+    started = {r["id"]: r["started_at"] for r in rows}
+    first = sorted(started, key=lambda i: started[i])[:2]
+    longest = sorted(ids, key=lambda i: -table[i])[:2]
+    assert sorted(first) == sorted(longest), (SELECTION, table)
