@@ -19,15 +19,12 @@ from harness.checks import CheckContext, check
 from harness.errors import Banned, RateLimited, Rejected, Unavailable
 from harness.model import ClientOrderId, Order, OrderRequest, PricePath, Side
 from harness.probes import limit, market, min_qty_for_notional, need, passive_price
+from harness.rate_probe import WeightLog, limit_answer, used_weight
 from harness.venue import Account, Capability, Faults, RateLimits, Venue, VenueControl
 
 SYMBOL = "BTCUSDT"
 LIMITS = {Capability.CONTROL_RATE_LIMITS, Capability.CONTROL_CLOCK, Capability.READ_RATE_LIMITS}
 FAULTS = {Capability.CONTROL_FAULTS, Capability.CONTROL_CLOCK, Capability.TRADE}
-
-
-def _used(venue: Venue) -> int:
-    return need(venue.rate_usage.used_weight_1m, "a used-weight figure with the last response")
 
 
 async def _resting(venue: Venue, cid: str, ticks: int = 30) -> OrderRequest:
@@ -57,69 +54,6 @@ def _events_table(backoff: Backoff, start_ms: int) -> dict[str, Any]:
             for e in backoff.events
         ],
     }
-
-
-def _answer(exc: RateLimited) -> str:
-    if isinstance(exc, Banned):
-        return "418 banned"
-    return "429 order window (-1015)" if exc.code == -1015 else "429 rate-limited"
-
-
-_BACKOFF_ANSWERS = {"rate-limited": "429 rate-limited", "banned": "418 banned"}
-
-
-class _WeightLog:
-    """For the report: the usage the venue published with each answer (used weight, orders in
-    10 s), call by call, and its limit answers (429, 418) in between. It reads only what the
-    last response said, so it changes nothing a check measures."""
-
-    def __init__(self, venue: Venue) -> None:
-        self.venue = venue
-        self.start_ms = venue.clock.now_ms()
-        self.weight: list[list[str]] = []
-        self.orders: list[list[str]] = []
-        self.events: list[dict[str, str]] = []
-        self._calls = 0
-        self._seen = 0
-
-    def after(self, backoff: Backoff | None = None, answer: str | None = None) -> None:
-        """One call answered (``answer``: its limit answer); a back-off's new limit answers
-        count as calls of their own."""
-        if backoff is not None:
-            for e in backoff.events[self._seen :]:
-                if e.kind in _BACKOFF_ANSWERS:
-                    self._calls += 1
-                    self._event(_BACKOFF_ANSWERS[e.kind], e.retry_after)
-            self._seen = len(backoff.events)
-        self._calls += 1
-        if answer is not None:
-            self._event(answer, None)
-        usage = self.venue.rate_usage
-        if usage.used_weight_1m is not None:
-            self.weight.append([str(self._calls), str(usage.used_weight_1m)])
-        if usage.order_count_10s is not None:
-            self.orders.append([str(self._calls), str(usage.order_count_10s)])
-
-    def _event(self, kind: str, retry_after: Decimal | None) -> None:
-        t = format(Decimal(self.venue.clock.now_ms() - self.start_ms) / 1000, "f")
-        wait = "" if retry_after is None else f", Retry-After {retry_after} s"
-        tone = "bad" if kind.startswith("418") else "warn"
-        label = f"{kind}{wait} (t = {t} s)"
-        self.events.append({"x": str(self._calls), "label": label, "kind": kind, "tone": tone})
-
-    def evidence(self, title: str, hlines: list[dict[str, str]]) -> dict[str, Any]:
-        series = {"used weight (1 min)": self.weight}
-        if any(v != "0" for _, v in self.orders):
-            series["orders (10 s)"] = self.orders
-        return {
-            "type": "series",
-            "title": title,
-            "x_label": "call (in order)",
-            "y_label": "published usage",
-            "series": series,
-            "hlines": hlines,
-            "events": self.events,
-        }
 
 
 @check("RATE-001", needs={Capability.READ_RATE_LIMITS, Capability.TRADE})
@@ -152,9 +86,9 @@ async def test_used_weight_matches_documented_weights(
             ctx.note(f"{venue.name} documents no weight for {name}; not measured")
             continue
         for _ in range(3):
-            before = _used(venue)
+            before = used_weight(venue)
             await call()
-            delta = _used(venue) - before
+            delta = used_weight(venue) - before
             if delta >= 0:  # a negative delta means the minute window rolled over: measure again
                 break
         rows.append([name, str(documented), str(delta)])
@@ -192,7 +126,7 @@ async def test_429_with_retry_after_and_backoff_loses_nothing(
     if control is not None and provoke:
         await control.set_rate_limits(RateLimits(weight_per_minute=40))
     backoff = Backoff(venue.clock)
-    weights = _WeightLog(venue)
+    weights = WeightLog(venue)
     wanted = [f"r2-{i}" for i in range(8 if provoke else 3)]
     peak = 0
     for cid in wanted:
@@ -265,14 +199,14 @@ async def test_ignoring_retry_after_escalates_to_a_ban(
     Source: binance-usdm-surface.md §4 (429 then 418 IP ban)
     """
     await control.set_rate_limits(RateLimits(weight_per_minute=20))
-    weights = _WeightLog(venue)
+    weights = WeightLog(venue)
     first: RateLimited | None = None
     for _ in range(10):
         try:
             await account.positions()
         except RateLimited as exc:
             first = exc
-            weights.after(answer=_answer(exc))
+            weights.after(answer=limit_answer(exc))
             break
         weights.after()
     ctx.require(
@@ -318,7 +252,7 @@ async def test_ignoring_retry_after_escalates_to_a_ban(
         await account.positions()
     except (Banned, RateLimited) as exc:
         answered = False
-        weights.after(answer=_answer(exc))
+        weights.after(answer=limit_answer(exc))
     else:
         weights.after()
     ctx.add_evidence(
@@ -349,7 +283,7 @@ async def test_order_windows_apart_from_weight(
     Source: binance-usdm-surface.md §4 (ORDERS 300/10s, -1015)
     """
     await control.set_rate_limits(RateLimits(weight_per_minute=2400, orders_per_10s=5))
-    weights = _WeightLog(venue)
+    weights = WeightLog(venue)
     outcomes: list[str] = []
     refused: RateLimited | None = None
     for i in range(6):
@@ -360,7 +294,7 @@ async def test_order_windows_apart_from_weight(
         except RateLimited as exc:
             refused = exc
             outcomes.append(f"refused {exc.code}")
-            weights.after(answer=_answer(exc))
+            weights.after(answer=limit_answer(exc))
     usage = venue.rate_usage
     await venue.clock.sleep(11)
     after = "accepted"
@@ -369,7 +303,7 @@ async def test_order_windows_apart_from_weight(
         weights.after()
     except RateLimited as exc:
         after = f"refused {exc.code}"
-        weights.after(answer=_answer(exc))
+        weights.after(answer=limit_answer(exc))
     ctx.add_evidence(
         "usage",
         weights.evidence(

@@ -13,8 +13,9 @@ import pytest
 
 from harness.checks import CheckContext, check
 from harness.errors import Banned, RateLimited
+from harness.rate_probe import WeightLog, limit_answer, used_weight
 from harness.venue import Capability, RateLimits, Venue, VenueControl
-from suites.test_rate import LIMITS, SYMBOL, _answer, _used, _WeightLog
+from suites.test_rate import LIMITS, SYMBOL
 
 #: Calls made up to the limit (each of the cheapest documented weight).
 CALLS = 5
@@ -39,9 +40,9 @@ async def test_the_weight_limit_admits_exactly_its_limit(
     if weight < 1:
         pytest.skip(f"{venue.name} documents no weight for a mark read: nothing to fill a limit")
     await venue.mark(SYMBOL)  # a response to read the window's weight from
-    limit = _used(venue) + CALLS * weight
+    limit = used_weight(venue) + CALLS * weight
     await control.set_rate_limits(RateLimits(weight_per_minute=limit))
-    log = _WeightLog(venue)
+    log = WeightLog(venue)
     answered = reached = 0
     refused: RateLimited | None = None
     for _ in range(CALLS + 1):
@@ -49,12 +50,12 @@ async def test_the_weight_limit_admits_exactly_its_limit(
             await venue.mark(SYMBOL)
         except RateLimited as exc:
             refused = exc
-            log.after(answer=_answer(exc))
+            log.after(answer=limit_answer(exc))
             break
         answered += 1
         log.after()
         if answered == CALLS:
-            reached = _used(venue)
+            reached = used_weight(venue)
     await control.set_rate_limits(RateLimits())
     ctx.add_evidence(
         "weight",
@@ -84,5 +85,5 @@ async def test_the_weight_limit_admits_exactly_its_limit(
         expected="429 -1003, Retry-After > 0",
         observed="answered"
         if refused is None
-        else f"{_answer(refused)} {refused.code}, Retry-After {refused.retry_after}",
+        else f"{limit_answer(refused)} {refused.code}, Retry-After {refused.retry_after}",
     )
