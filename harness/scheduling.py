@@ -134,7 +134,9 @@ def write_packaged_durations(run_dir: Path, target: Path) -> dict[str, float]:
     checks' ``duration_s``, to the millisecond, by check ID); returns what it wrote.
 
     Raises:
-        ValueError: ``run_dir`` is not a finished run or recorded no check.
+        ValueError: ``run_dir`` is not a finished run, recorded no check or has a line that is
+            not a check's result.
+        OSError: ``target`` cannot be written.
     """
     try:
         info = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
@@ -146,10 +148,15 @@ def write_packaged_durations(run_dir: Path, target: Path) -> dict[str, float]:
         msg = f"{run_dir} is not a finished run"
         raise ValueError(msg)
     durations: dict[str, float] = {}
-    for line in lines:
-        if line.strip():
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
             row = json.loads(line)
             durations[str(row["id"])] = round(float(row["duration_s"]), 3)
+        except (ValueError, KeyError, TypeError):
+            msg = f"{run_dir / RESULTS_FILE}, line {number}: not a check's result with a duration"
+            raise ValueError(msg) from None
     if not durations:
         msg = f"{run_dir} recorded no check"
         raise ValueError(msg)
@@ -269,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         written = write_packaged_durations(args.run_dir, args.out)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         print(f"harness.scheduling: {exc}", file=sys.stderr)  # noqa: T201 - a command line
         return 2
     print(f"{args.out}: {len(written)} checks, {sum(written.values()):.1f} s")  # noqa: T201

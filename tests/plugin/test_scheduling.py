@@ -288,9 +288,13 @@ def test_the_table_refuses_what_is_not_a_finished_run(
 ) -> None:
     unfinished = _run(tmp_path, "u", "sim", {"SC-001": 1.0}, finished=False)
     empty = _run(tmp_path, "e", "sim", {})
+    torn = _run(tmp_path, "t", "sim", {"SC-001": 1.0})
+    with (torn / "results.jsonl").open("a") as f:
+        f.write('{"id": "SC-002", "durat\n')
     for run_dir, says in (
         (unfinished, "not a finished run"),
         (empty, "recorded no check"),
+        (torn, "line 2: not a check's result"),
         (tmp_path / "nothing", "not a perpcheck run folder"),
     ):
         with pytest.raises(ValueError, match=says):
@@ -298,6 +302,9 @@ def test_the_table_refuses_what_is_not_a_finished_run(
         assert main([str(run_dir), "--out", str(tmp_path / "out.json")]) == 2
         assert says in capsys.readouterr().err
     assert not (tmp_path / "out.json").exists()
+    run_dir = _run(tmp_path, "ok", "sim", {"SC-001": 1.0})
+    assert main([str(run_dir), "--out", str(tmp_path / "no-such-dir" / "out.json")]) == 2
+    assert "No such file or directory" in capsys.readouterr().err
 
 
 def test_a_first_pytest_n_2_run_goes_by_the_packaged_table(tmp_path: Path) -> None:
