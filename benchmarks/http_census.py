@@ -1,13 +1,13 @@
 """Where a ``sim-http`` run's requests go: counted by endpoint and by check (target 1's ratio).
 
-Usage: python benchmarks/http_census.py [--seed S] [-k EXPR] [--top N]
+Usage: python benchmarks/http_census.py [--seed S] [-k EXPR] [--top N] [--out FILE]
 
 Runs ``perpcheck run --venue sim-http`` once, as a user does, with benchmarks/census_plugin.py
 counting every request the simulator's server answers (virtual-time advances and the other
 control calls included), check by check. Prints the total, the endpoints and the checks that
 make the most requests (with their shares and the checks' durations), and saves the whole count
-to benchmarks/out/http_census.json. The run's time is not a figure here (the count costs a
-little per request): ``bench_suite.py`` measures the ratio.
+to benchmarks/out/http_census.json (or ``--out``). The run's time is not a figure here (the
+count costs a little per request): ``bench_suite.py`` measures the ratio.
 """
 
 from __future__ import annotations
@@ -57,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("-k", dest="keyword", default=None, help="only checks matching EXPR")
     parser.add_argument("--top", type=int, default=10, help="rows per table (10)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=OUT / "http_census.json",
+        help="where the whole count is saved (default: benchmarks/out/http_census.json)",
+    )
     args = parser.parse_args(argv)
     by_check, durations = census(args.seed, args.keyword)
     endpoints: Counter[str] = Counter()
@@ -75,8 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             f"  {n:>7,}  {100 * n / total:5.1f} %  {check_id} "
             f"({durations.get(check_id, 0):.2f} s on sim-http)"
         )
-    OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / "http_census.json"
+    path = args.out
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(by_check, indent=1, sort_keys=True), encoding="utf-8")
     print(f"census: {path}", file=sys.stderr)
     return 0
